@@ -1,0 +1,150 @@
+"""People, teams, their memberships, and the credit wallets with their append-only ledger."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+
+
+class User(AbstractUser):
+    """A person who signs in with a username and a password."""
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=80)
+    slug = models.SlugField(max_length=80, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        ADMIN = "admin", "Admin"
+        MEMBER = "member", "Member"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "user"], name="membership_unique_per_team"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.role})"
+
+
+class Wallet(models.Model):
+    """Credits of one person or one team. The balance always equals the sum of the ledger."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="wallet",
+    )
+    team = models.OneToOneField(
+        Team, null=True, blank=True, on_delete=models.CASCADE, related_name="wallet"
+    )
+    balance = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(balance__gte=0), name="wallet_balance_never_negative"
+            ),
+            models.CheckConstraint(
+                condition=(Q(user__isnull=False) & Q(team__isnull=True))
+                | (Q(user__isnull=True) & Q(team__isnull=False)),
+                name="wallet_belongs_to_exactly_one_owner",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        owner = self.user or self.team
+        return f"Wallet of {owner}"
+
+    @property
+    def owner_label(self) -> str:
+        if self.team_id:
+            return f"Team {self.team}"
+        return str(self.user)
+
+
+class LedgerEntry(models.Model):
+    """One append-only movement of credits; entries are never changed or deleted."""
+
+    class Kind(models.TextChoices):
+        GRANT = "grant", "Grant"
+        CHARGE = "charge", "Charge"
+        REFUND = "refund", "Refund"
+        ADJUSTMENT = "adjustment", "Adjustment"
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries")
+    amount = models.BigIntegerField(
+        help_text="Signed: positive adds credits, negative spends them."
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who made this entry (the person, or the admin who granted).",
+    )
+    reason = models.CharField(max_length=300, blank=True)
+    generation = models.ForeignKey(
+        "generations.Generation",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ledger_entries",
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "ledger entries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["generation"],
+                condition=Q(kind="refund"),
+                name="ledger_one_refund_per_generation",
+            ),
+            models.UniqueConstraint(
+                fields=["generation"],
+                condition=Q(kind="charge"),
+                name="ledger_one_charge_per_generation",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="charge") | Q(amount__lte=0), name="ledger_charge_is_negative"
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="refund") | Q(amount__gte=0), name="ledger_refund_is_positive"
+            ),
+        ]
+        indexes = [models.Index(fields=["wallet", "-created_at"], name="ledger_wallet_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount:+d} on {self.wallet}"

@@ -1,0 +1,29 @@
+from django.db import migrations
+
+SCHEDULE_NAME = "studio tracker: ensure one runs"
+
+
+def create_schedule(apps, schema_editor):
+    Schedule = apps.get_model("django_q", "Schedule")
+    Schedule.objects.update_or_create(
+        name=SCHEDULE_NAME,
+        defaults={
+            "func": "generations.tasks.tracker_ensure_task",
+            "schedule_type": "I",
+            "minutes": 1,
+            "repeats": -1,
+        },
+    )
+
+
+def remove_schedule(apps, schema_editor):
+    apps.get_model("django_q", "Schedule").objects.filter(name=SCHEDULE_NAME).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("generations", "0001_initial"),
+        ("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more"),
+    ]
+
+    operations = [migrations.RunPython(create_schedule, remove_schedule)]

@@ -1,0 +1,216 @@
+"""Generations, their recorded transitions, the reference files they use, and the tracker lease."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+def _reference_path(instance: Reference, filename: str) -> str:
+    return (
+        f"references/{instance.owner_id}/{instance.sha256[:2]}/{instance.sha256}{_suffix(filename)}"
+    )
+
+
+def _result_path(instance: Generation, filename: str) -> str:
+    return f"results/{instance.created_at:%Y/%m}/{instance.id}{_suffix(filename)}"
+
+
+def _suffix(filename: str) -> str:
+    dot = filename.rfind(".")
+    return filename[dot:].lower() if dot != -1 else ""
+
+
+class Reference(models.Model):
+    """An uploaded reference image or audio track, stored once per owner and content hash."""
+
+    class Kind(models.TextChoices):
+        IMAGE = "image", "Image"
+        AUDIO = "audio", "Audio"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="references"
+    )
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    sha256 = models.CharField(max_length=64)
+    file = models.FileField(upload_to=_reference_path, max_length=300)
+    content_type = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField()
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    duration = models.FloatField(null=True, blank=True, help_text="Seconds, for audio.")
+    original_name = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "kind", "sha256"], name="reference_once_per_owner_and_content"
+            ),
+        ]
+        indexes = [models.Index(fields=["owner", "kind", "-created_at"], name="reference_recent")]
+
+    def __str__(self) -> str:
+        return self.original_name or f"{self.kind} {self.sha256[:12]}"
+
+
+class Generation(models.Model):
+    """One request to make a video: what was asked, where it is, and what came back."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUBMITTING = "submitting", "Submitting"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+        EXPIRED = "expired", "Expired"
+
+    FINAL_STATES = frozenset({State.SUCCEEDED, State.FAILED, State.CANCELLED, State.EXPIRED})
+    AT_PROVIDER_STATES = frozenset({State.SUBMITTING, State.QUEUED, State.RUNNING})
+
+    class ErrorKind(models.TextChoices):
+        REFUSED = "refused", "Refused by the provider"
+        ACCOUNT = "account", "Provider account problem"
+        PROVIDER = "provider", "Failed at the provider"
+        UNAVAILABLE = "unavailable", "Provider unavailable"
+        LOST = "lost", "Lost between the studio and the provider"
+        DOWNLOAD = "download", "Result could not be stored"
+        EXPIRED = "expired", "Took too long"
+        CANCELLED = "cancelled", "Cancelled"
+        ADMIN = "admin", "Ended by an admin"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="generations"
+    )
+    team = models.ForeignKey(
+        "accounts.Team",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="generations",
+    )
+    model_key = models.CharField(max_length=64, db_index=True)
+    provider = models.CharField(max_length=32)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+
+    # What was asked: clean values by schema field name (files as reference ids) and the
+    # exact provider request built from them.
+    params = models.JSONField(default=dict)
+    request_body = models.JSONField(default=dict)
+    prompt = models.TextField()
+    negative_prompt = models.TextField(blank=True)
+    resolution = models.CharField(max_length=16, blank=True, help_text="Lower case, e.g. 720p.")
+    duration = models.PositiveSmallIntegerField(null=True, blank=True)
+    with_audio = models.BooleanField(default=False)
+    seed = models.BigIntegerField(null=True, blank=True)
+    reference = models.ForeignKey(
+        Reference, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    audio_reference = models.ForeignKey(
+        Reference, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    cost = models.PositiveIntegerField(default=0, help_text="Credits charged.")
+    provider_cost = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+
+    # Where it is at the provider.
+    provider_task_id = models.CharField(max_length=128, blank=True, db_index=True)
+    provider_status = models.CharField(max_length=64, blank=True)
+    progress = models.PositiveSmallIntegerField(null=True, blank=True)
+    rewritten_prompt = models.TextField(blank=True)
+    error_kind = models.CharField(max_length=16, choices=ErrorKind.choices, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    error_param = models.CharField(max_length=64, blank=True)
+
+    # The result: the provider's URL (short-lived) and the studio's own copy.
+    result_url = models.TextField(blank=True)
+    result_attempts = models.PositiveSmallIntegerField(default=0)
+    result_claimed_until = models.DateTimeField(null=True, blank=True)
+    video = models.FileField(upload_to=_result_path, blank=True, max_length=300)
+    poster = models.FileField(upload_to=_result_path, blank=True, max_length=300)
+    video_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    video_duration = models.FloatField(null=True, blank=True)
+    video_width = models.PositiveIntegerField(null=True, blank=True)
+    video_height = models.PositiveIntegerField(null=True, blank=True)
+    video_fps = models.FloatField(null=True, blank=True)
+    video_has_audio = models.BooleanField(null=True, blank=True)
+
+    # Timing and tracking.
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    provider_done_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    deadline_at = models.DateTimeField()
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+    poll_count = models.PositiveIntegerField(default=0)
+    poll_errors = models.PositiveSmallIntegerField(default=0)
+    dispatch_requested_at = models.DateTimeField(null=True, blank=True)
+
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "-created_at", "-id"], name="generation_owner_recent"),
+            models.Index(fields=["state", "next_poll_at"], name="generation_due"),
+            models.Index(fields=["owner", "state", "created_at"], name="generation_owner_state"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(progress__isnull=True) | Q(progress__lte=100),
+                name="generation_progress_is_percent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_key} {self.id} ({self.state})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in self.FINAL_STATES
+
+    @property
+    def is_storing(self) -> bool:
+        """The provider has finished and the studio is copying the video."""
+        return self.state == self.State.RUNNING and bool(self.result_url)
+
+
+class GenerationEvent(models.Model):
+    """One recorded transition of a generation, for its timeline."""
+
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(auto_now_add=True)
+    from_state = models.CharField(max_length=16, blank=True)
+    to_state = models.CharField(max_length=16)
+    detail = models.TextField(blank=True)
+    provider_status = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_state or '∅'} → {self.to_state}"
+
+
+class TrackerLease(models.Model):
+    """Keeps two trackers from overlapping; a dead tracker's lease simply runs out."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    holder = models.CharField(max_length=64, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    requested_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} held by {self.holder or 'nobody'}"

@@ -1,0 +1,150 @@
+"""Apiframe: `POST /v2/videos/generate` with `X-API-Key` and the `wanParams` object.
+
+The submit body is as Apiframe's document shows it. The answer's job id field, reading a job
+at `GET /v2/jobs/{id}` and its fields are assumptions (see docs/providers.md), parsed
+defensively: `result` as a URL or an object with `videoUrl`, `error` as a string or an object.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from .base import (
+    ErrorKind,
+    ProviderError,
+    ProviderTask,
+    TaskStatus,
+    as_decimal,
+    as_progress,
+    as_text,
+)
+from .http import error_from_response, response_json, send
+
+STATUSES = {
+    "QUEUED": TaskStatus.QUEUED,
+    "PENDING": TaskStatus.QUEUED,
+    "STARTING": TaskStatus.QUEUED,
+    "PROCESSING": TaskStatus.RUNNING,
+    "RUNNING": TaskStatus.RUNNING,
+    "IN_PROGRESS": TaskStatus.RUNNING,
+    "COMPLETED": TaskStatus.SUCCEEDED,
+    "SUCCEEDED": TaskStatus.SUCCEEDED,
+    "FAILED": TaskStatus.FAILED,
+    "ERROR": TaskStatus.FAILED,
+    "CANCELLED": TaskStatus.FAILED,
+    "CANCELED": TaskStatus.FAILED,
+}
+WEBHOOK_EVENTS = ["progress", "completed", "failed"]
+
+
+class ApiframeClient:
+    name = "apiframe"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        webhook_url: str | None = None,
+        client: httpx.Client | None = None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self.webhook_url = webhook_url
+        self._client = client
+
+    def __repr__(self) -> str:  # never show the key
+        return f"ApiframeClient({self.base_url!r})"
+
+    def _headers(self) -> dict[str, str]:
+        return {
+            "X-API-Key": self._api_key,
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+
+    def submit(self, *, body: dict[str, Any], idempotency_key: str) -> ProviderTask:
+        if self.webhook_url:
+            body = {**body, "webhookUrl": self.webhook_url, "webhookEvents": WEBHOOK_EVENTS}
+        response = send(
+            "POST",
+            f"{self.base_url}/v2/videos/generate",
+            headers={**self._headers(), "Idempotency-Key": idempotency_key},
+            json_body=body,
+            retry_uncertain=False,
+            client=self._client,
+        )
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        task = parse_job(response_json(response))
+        if not task.task_id:
+            raise ProviderError(
+                ErrorKind.MALFORMED,
+                "The provider accepted the job but did not say its id.",
+                status=response.status_code,
+            )
+        return task
+
+    def read(self, *, task_id: str) -> ProviderTask:
+        response = send(
+            "GET",
+            f"{self.base_url}/v2/jobs/{quote(task_id, safe='')}",
+            headers=self._headers(),
+            attempts=3,
+            deadline=20.0,
+            retry_uncertain=True,
+            wait_on_rate_limit=False,
+            client=self._client,
+        )
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        task = parse_job(response_json(response))
+        if not task.task_id:
+            from dataclasses import replace
+
+            task = replace(task, task_id=task_id)
+        return task
+
+
+def parse_job(data: Any) -> ProviderTask:
+    """A job answer (from a read or a webhook) in the studio's terms; never raises."""
+    if not isinstance(data, dict):
+        return ProviderTask(task_id="", status=TaskStatus.UNKNOWN)
+    inner = data.get("data") if isinstance(data.get("data"), dict) else {}
+    merged = {**inner, **data}
+    raw_status = as_text(merged.get("status"), 64)
+    status = STATUSES.get(raw_status.strip().upper(), TaskStatus.UNKNOWN)
+    result = merged.get("result")
+    video_url = None
+    if isinstance(result, str) and result.strip():
+        video_url = result.strip()
+    elif isinstance(result, dict):
+        for key in ("videoUrl", "video_url", "url"):
+            candidate = result.get(key)
+            if isinstance(candidate, str) and candidate.strip():
+                video_url = candidate.strip()
+                break
+    error_code, error_message = "", ""
+    error = merged.get("error")
+    if isinstance(error, dict):
+        error_message = as_text(error.get("message"))
+        error_code = as_text(error.get("code"), 64)
+    elif isinstance(error, str):
+        error_message = error[:2000]
+    rewritten = ""
+    if isinstance(result, dict) and isinstance(result.get("prompt"), str):
+        rewritten = result["prompt"][:4000]
+    return ProviderTask(
+        task_id=as_text(merged.get("id") or merged.get("jobId") or merged.get("job_id"), 128),
+        status=status,
+        raw_status=raw_status,
+        progress=as_progress(merged.get("progress")),
+        video_url=video_url,
+        error_code=error_code,
+        error_message=error_message,
+        rewritten_prompt=rewritten,
+        provider_cost=as_decimal(merged.get("creditCost")),
+    )

@@ -1,0 +1,112 @@
+"""Copying a finished video into the studio's storage: download, probe, poster, then succeeded."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile, File
+from django.db.models import F, Q
+from django.utils import timezone
+
+from .fetcher import FetchError, GuardedFetcher
+from .models import Generation
+from .probing import ProbeError, video_probe
+from .services import IllegalTransition, generation_fail, generation_transition
+
+logger = logging.getLogger(__name__)
+State = Generation.State
+
+MAX_ATTEMPTS = 4
+VIDEO_TYPES = ("video/", "application/octet-stream", "binary/octet-stream")
+# Failures that another try cannot fix.
+PERMANENT = {"scheme", "url", "address", "too_large", "content_type", "redirect"}
+
+
+def _claim(generation_id: uuid.UUID | str) -> bool:
+    now = timezone.now()
+    hold = timedelta(seconds=settings.STUDIO_RESULT_DOWNLOAD_SECONDS + 120)
+    return bool(
+        Generation.objects.filter(pk=generation_id, state=State.RUNNING)
+        .exclude(result_url="")
+        .filter(Q(result_claimed_until__isnull=True) | Q(result_claimed_until__lt=now))
+        .update(result_claimed_until=now + hold, result_attempts=F("result_attempts") + 1)
+    )
+
+
+def generation_store_result(
+    *, generation_id: uuid.UUID | str, fetcher: GuardedFetcher | None = None
+) -> Generation | None:
+    """Stream the provider's video into storage, probe it, cut a poster, and finish.
+
+    Safe to run twice: a claim on the row keeps a second run (a retry, a re-sent message) out
+    while the first is at work, and a dead worker's claim runs out.
+    """
+    if not _claim(generation_id):
+        return None
+    generation = Generation.objects.get(pk=generation_id)
+    fetcher = fetcher or GuardedFetcher()
+    with tempfile.NamedTemporaryFile(suffix=".mp4", prefix="studio-result-") as temporary:
+        try:
+            fetcher.fetch(
+                generation.result_url,
+                temporary,
+                max_bytes=settings.STUDIO_RESULT_MAX_BYTES,
+                total_seconds=settings.STUDIO_RESULT_DOWNLOAD_SECONDS,
+                content_types=VIDEO_TYPES,
+            )
+            temporary.flush()
+            info = video_probe(temporary.name)
+        except FetchError as error:
+            return _failed_attempt(generation, error.message, permanent=error.reason in PERMANENT)
+        except ProbeError as error:
+            return _failed_attempt(generation, str(error), permanent=True)
+        temporary.seek(0)
+        generation.video.save(f"{generation.id}.mp4", File(temporary), save=False)
+    generation.poster.save(f"{generation.id}.jpg", ContentFile(info.poster_jpeg), save=False)
+    size = generation.video.size
+    try:
+        return generation_transition(
+            generation_id=generation.id,
+            to=State.SUCCEEDED,
+            expect=[State.RUNNING],
+            detail=f"Stored: {info.width}×{info.height}, {info.duration:.1f} s.",
+            video=generation.video.name,
+            poster=generation.poster.name,
+            video_bytes=size,
+            video_duration=info.duration,
+            video_width=info.width,
+            video_height=info.height,
+            video_fps=info.fps,
+            video_has_audio=info.has_audio,
+            result_claimed_until=None,
+        )
+    except IllegalTransition:
+        # It ended some other way meanwhile (e.g. an admin stopped it): keep no orphan files.
+        generation.video.delete(save=False)
+        generation.poster.delete(save=False)
+        return Generation.objects.get(pk=generation.id)
+
+
+def _failed_attempt(generation: Generation, reason: str, *, permanent: bool) -> Generation | None:
+    attempts = Generation.objects.values_list("result_attempts", flat=True).get(pk=generation.id)
+    if permanent or attempts >= MAX_ATTEMPTS:
+        logger.warning("result of %s could not be stored: %s", generation.id, reason)
+        try:
+            return generation_fail(
+                generation_id=generation.id,
+                kind=Generation.ErrorKind.DOWNLOAD,
+                message=f"The finished video could not be copied into the studio: {reason}",
+            )
+        except IllegalTransition:
+            return None
+    # Try again later: release the claim after a back-off; the tracker enqueues the retry.
+    delay = timedelta(seconds=min(60, 3 * 2**attempts))
+    Generation.objects.filter(pk=generation.id).update(
+        result_claimed_until=timezone.now() + delay, dispatch_requested_at=None
+    )
+    logger.info("result of %s: attempt %s failed (%s); retrying", generation.id, attempts, reason)
+    return None

@@ -1,0 +1,545 @@
+"""Writes: creating generations, moving them through their states, submitting them.
+
+A generation's life: pending → submitting → queued → running → succeeded; failed or expired
+from any state that is not final; cancelled only while pending. Every transition goes through
+`generation_transition`, which checks it under a row lock, records it, and refunds the charge
+(exactly once) when the generation ends without a video.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile, File
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.ledger import credits_charge, credits_refund, wallet_for_team, wallet_for_user
+from accounts.models import Team, User
+
+from .catalog import CatalogModel, catalog_get
+from .forms import UploadCandidate
+from .models import Generation, GenerationEvent, Reference
+from .pricing import price_quote
+from .providers import ErrorKind, ProviderError, ProviderTask, TaskStatus, provider_client
+from .signed_links import signed_url
+from .uploads import image_prepare, sha256_of
+from .wire import provider_request_build
+
+logger = logging.getLogger(__name__)
+State = Generation.State
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    State.PENDING: frozenset({State.SUBMITTING, State.CANCELLED, State.FAILED, State.EXPIRED}),
+    # Back to pending only when the request provably never left the studio.
+    State.SUBMITTING: frozenset(
+        {State.PENDING, State.QUEUED, State.RUNNING, State.FAILED, State.EXPIRED}
+    ),
+    State.QUEUED: frozenset({State.RUNNING, State.FAILED, State.EXPIRED}),
+    State.RUNNING: frozenset({State.SUCCEEDED, State.FAILED, State.EXPIRED}),
+}
+REFUNDED_STATES = frozenset({State.FAILED, State.CANCELLED, State.EXPIRED})
+
+
+class IllegalTransition(Exception):
+    """A transition the state machine does not allow (final states are final)."""
+
+
+# --- References ---------------------------------------------------------------------------
+
+
+def reference_store(*, owner: User, upload: UploadCandidate) -> Reference:
+    """Store a validated upload once per owner and content; identical files are reused."""
+    digest = sha256_of(upload.file)
+    existing = Reference.objects.filter(owner=owner, kind=upload.kind, sha256=digest).first()
+    if existing is not None:
+        return existing
+    info = upload.info
+    reference = Reference(
+        owner=owner,
+        kind=upload.kind,
+        sha256=digest,
+        content_type=info.content_type,
+        size=info.size,
+        original_name=(upload.file.name or "")[:255],
+    )
+    if upload.kind == Reference.Kind.IMAGE:
+        reference.width, reference.height = info.width, info.height  # type: ignore[union-attr]
+        prepared = image_prepare(upload.file, info)  # type: ignore[arg-type]
+        content: File = ContentFile(prepared) if prepared is not None else File(upload.file)
+        if prepared is not None:
+            reference.size = len(prepared)
+    else:
+        reference.duration = info.duration  # type: ignore[union-attr]
+        content = File(upload.file)
+    upload.file.seek(0)
+    reference.file.save(f"{digest}{info.extension}", content, save=False)
+    try:
+        with transaction.atomic():
+            reference.save()
+    except Exception:
+        reference.file.delete(save=False)
+        again = Reference.objects.filter(owner=owner, kind=upload.kind, sha256=digest).first()
+        if again is None:
+            raise
+        return again
+    return reference
+
+
+def references_store(*, owner: User, uploads: dict[str, UploadCandidate]) -> dict[str, Reference]:
+    """Store every validated upload of a form, keyed by field name."""
+    return {name: reference_store(owner=owner, upload=up) for name, up in uploads.items()}
+
+
+def reference_link(reference: Reference) -> str:
+    """The absolute, signed link (24 h) a provider fetches this reference from."""
+    extension = reference.file.name.rsplit(".", 1)[-1] if "." in reference.file.name else "bin"
+    return signed_url(
+        kind="reference", object_id=str(reference.id), filename=f"{reference.kind}.{extension}"
+    )
+
+
+# --- Creation -----------------------------------------------------------------------------
+
+
+def _draw_seed(model: CatalogModel, values: dict[str, Any]) -> dict[str, Any]:
+    seed_field = model.field_for_role("seed")
+    if seed_field is not None and values.get(seed_field.name) in (None, ""):
+        low = int(seed_field.min or 0)
+        high = int(seed_field.max if seed_field.max is not None else 2**31 - 1)
+        values = {**values, seed_field.name: low + secrets.randbelow(high - low + 1)}
+    return values
+
+
+def _role_value(model: CatalogModel, values: dict[str, Any], role: str) -> Any:
+    spec = model.field_for_role(role)
+    return None if spec is None else values.get(spec.name)
+
+
+def generation_request_body(*, generation: Generation, model: CatalogModel) -> dict[str, Any]:
+    """The provider request for a generation, with freshly signed links to its references."""
+    links: dict[str, str] = {}
+    for spec in model.fields:
+        if spec.is_file and generation.params.get(spec.name):
+            reference = generation.reference if spec.type == "image" else generation.audio_reference
+            if reference is not None:
+                links[spec.name] = reference_link(reference)
+    return provider_request_build(model=model, values=generation.params, file_links=links)
+
+
+def generation_create(
+    *,
+    user: User,
+    model: CatalogModel,
+    values: dict[str, Any],
+    references: dict[str, Reference],
+    team: Team | None = None,
+    retry_of: Generation | None = None,
+) -> Generation:
+    """Charge the wallet and create a pending generation in one transaction; submit on commit.
+
+    Raises accounts.ledger.InsufficientCredits (and creates nothing) when the wallet cannot pay.
+    """
+    values = _draw_seed(model, values)
+    image_spec = model.field_for_role("reference_image")
+    audio_spec = model.field_for_role("reference_audio")
+    reference = references.get(image_spec.name) if image_spec else None
+    audio = references.get(audio_spec.name) if audio_spec else None
+    params = {**values, **{name: str(ref.id) for name, ref in references.items()}}
+    quote = price_quote(model=model, values=params)
+    duration = _role_value(model, values, "duration")
+    now = timezone.now()
+    generation = Generation(
+        id=uuid.uuid4(),
+        owner=user,
+        team=team,
+        model_key=model.key,
+        provider=model.provider,
+        params=params,
+        prompt=_role_value(model, values, "prompt") or "",
+        negative_prompt=_role_value(model, values, "negative_prompt") or "",
+        resolution=quote.resolution,
+        duration=int(duration) if duration is not None else None,
+        with_audio=quote.with_audio,
+        seed=_role_value(model, values, "seed"),
+        reference=reference,
+        audio_reference=audio,
+        cost=quote.credits,
+        deadline_at=now + timedelta(seconds=settings.STUDIO_GENERATION_DEADLINE),
+        retry_of=retry_of,
+    )
+    generation.request_body = generation_request_body(generation=generation, model=model)
+    with transaction.atomic():
+        wallet = wallet_for_team(team=team) if team else wallet_for_user(user=user)
+        generation.save(force_insert=True)
+        credits_charge(
+            wallet=wallet,
+            amount=quote.credits,
+            actor=user,
+            generation=generation,
+            reason=f"{model.name}, {quote.variant}",
+        )
+        GenerationEvent.objects.create(
+            generation=generation,
+            from_state="",
+            to_state=State.PENDING,
+            detail=f"Created; charged {quote.credits} credits.",
+        )
+        used = [ref.pk for ref in references.values()]
+        if used:
+            Reference.objects.filter(pk__in=used).update(last_used_at=now)
+        transaction.on_commit(lambda: _enqueue_submit(generation.id))
+    return generation
+
+
+def _enqueue_submit(generation_id: uuid.UUID) -> None:
+    from django_q.tasks import async_task
+
+    async_task(
+        "generations.tasks.generation_submit_task",
+        str(generation_id),
+        task_name=f"submit {generation_id}",
+    )
+
+
+# --- Transitions --------------------------------------------------------------------------
+
+
+def generation_transition(
+    *,
+    generation_id: uuid.UUID | str,
+    to: str,
+    detail: str = "",
+    provider_status: str = "",
+    expect: Iterable[str] | None = None,
+    **fields: Any,
+) -> Generation:
+    """Move a generation to `to` under a row lock, record it, and refund when it ends unpaid.
+
+    `expect` restricts the states it may leave (IllegalTransition otherwise).
+    """
+    with transaction.atomic():
+        generation = Generation.objects.select_for_update().get(pk=generation_id)
+        current = generation.state
+        if expect is not None and current not in set(expect):
+            raise IllegalTransition(f"{generation.id} is {current}, not one of {list(expect)}")
+        if to not in TRANSITIONS.get(current, frozenset()):
+            raise IllegalTransition(f"{generation.id}: {current} → {to} is not allowed")
+        now = timezone.now()
+        generation.state = to
+        for name, value in fields.items():
+            setattr(generation, name, value)
+        if provider_status:
+            generation.provider_status = provider_status[:64]
+        if to in Generation.FINAL_STATES:
+            generation.finished_at = now
+            generation.next_poll_at = None
+            if to == State.SUCCEEDED:
+                generation.progress = 100
+        generation.save()
+        GenerationEvent.objects.create(
+            generation=generation,
+            from_state=current,
+            to_state=to,
+            detail=detail[:2000],
+            provider_status=provider_status[:64],
+        )
+        if to in REFUNDED_STATES:
+            credits_refund(generation=generation, reason=f"Refund: {detail}"[:300])
+    logger.info(
+        "generation %s: %s -> %s %s",
+        generation.id,
+        current,
+        to,
+        detail[:200],
+        extra={"generation_id": str(generation.id)},
+    )
+    return generation
+
+
+def generation_fail(
+    *,
+    generation_id: uuid.UUID | str,
+    kind: str,
+    message: str,
+    code: str = "",
+    param: str = "",
+    provider_status: str = "",
+) -> Generation:
+    """End a generation as failed (refunded), saying why."""
+    return generation_transition(
+        generation_id=generation_id,
+        to=State.FAILED,
+        detail=message,
+        provider_status=provider_status,
+        error_kind=kind,
+        error_message=message[:4000],
+        error_code=code[:64],
+        error_param=param[:64],
+    )
+
+
+def generation_cancel(*, generation: Generation, by: User) -> Generation:
+    """Cancel a generation that has not been sent yet (neither provider documents a cancel)."""
+    return generation_transition(
+        generation_id=generation.id,
+        to=State.CANCELLED,
+        expect=[State.PENDING],
+        detail=f"Cancelled by {by.get_username()} before it was sent.",
+        error_kind=Generation.ErrorKind.CANCELLED,
+        error_message="Cancelled before it was sent.",
+    )
+
+
+# --- Submitting ---------------------------------------------------------------------------
+
+
+def _next_pending_for_owner(owner_id: int) -> Generation | None:
+    """Under the owner's lock: the oldest pending generation, if a slot at the provider is free."""
+    User.objects.select_for_update().filter(pk=owner_id).first()
+    limit = settings.STUDIO_MAX_IN_FLIGHT_PER_USER
+    if limit:
+        in_flight = Generation.objects.filter(
+            owner_id=owner_id, state__in=Generation.AT_PROVIDER_STATES
+        ).count()
+        if in_flight >= limit:
+            return None
+    return (
+        Generation.objects.select_for_update()
+        .filter(owner_id=owner_id, state=State.PENDING)
+        .order_by("created_at", "id")
+        .first()
+    )
+
+
+def generation_submit(*, generation_id: uuid.UUID | str) -> Generation | None:
+    """Send pending generations of this generation's owner, oldest first, while slots are free.
+
+    Idempotent: only a pending generation is ever sent, and it leaves `pending` in a committed
+    transaction before the request goes out, so a second run finds nothing to send.
+    """
+    generation = Generation.objects.filter(pk=generation_id).first()
+    if generation is None:
+        return None
+    owner_id = generation.owner_id
+    sent: Generation | None = None
+    while True:
+        with transaction.atomic():
+            candidate = _next_pending_for_owner(owner_id)
+            if candidate is None:
+                break
+            if candidate.deadline_at <= timezone.now():
+                expire = candidate
+            else:
+                expire = None
+                try:
+                    model = catalog_get(candidate.model_key)
+                except KeyError:
+                    model = None
+                if model is not None:
+                    body = generation_request_body(generation=candidate, model=model)
+                    candidate = generation_transition(
+                        generation_id=candidate.id,
+                        to=State.SUBMITTING,
+                        expect=[State.PENDING],
+                        detail="Sending to the provider.",
+                        request_body=body,
+                        dispatch_requested_at=None,
+                    )
+        if expire is not None:
+            generation_expire(generation_id=expire.id)
+            continue
+        if model is None:
+            generation_fail(
+                generation_id=candidate.id,
+                kind=Generation.ErrorKind.ADMIN,
+                message=f"The model {candidate.model_key} is no longer in the catalog.",
+            )
+            continue
+        sent = _submit_one(candidate, model)
+        if sent is None or sent.state == State.PENDING:
+            break  # the provider is not reachable: the others wait too
+    return sent
+
+
+def _submit_one(generation: Generation, model: CatalogModel) -> Generation:
+    client = provider_client(model.provider)
+    try:
+        task = client.submit(body=generation.request_body, idempotency_key=str(generation.id))
+    except ProviderError as error:
+        return _submit_failed(generation, error)
+    except Exception:
+        logger.exception("submit of %s crashed", generation.id)
+        return generation_fail(
+            generation_id=generation.id,
+            kind=Generation.ErrorKind.LOST,
+            message="The studio could not finish sending this job to the provider.",
+        )
+    to = State.RUNNING if task.status is TaskStatus.RUNNING else State.QUEUED
+    now = timezone.now()
+    generation = generation_transition(
+        generation_id=generation.id,
+        to=to,
+        expect=[State.SUBMITTING],
+        detail=f"Accepted by the provider as task {task.task_id}.",
+        provider_status=task.raw_status,
+        provider_task_id=task.task_id,
+        submitted_at=now,
+        next_poll_at=now + timedelta(seconds=0.5),
+    )
+    from .tracker import tracker_ensure
+
+    transaction.on_commit(tracker_ensure)
+    return generation
+
+
+def _submit_failed(generation: Generation, error: ProviderError) -> Generation:
+    if not error.delivered:
+        # Never reached the provider (connection refused, 429, 5xx): safe to send again later.
+        logger.warning("submit of %s not delivered: %s", generation.id, error.message)
+        return generation_transition(
+            generation_id=generation.id,
+            to=State.PENDING,
+            expect=[State.SUBMITTING],
+            detail=f"Not delivered ({error.message}); it will be sent again.",
+            dispatch_requested_at=timezone.now(),
+        )
+    if error.kind is ErrorKind.ACCOUNT:
+        logger.error("provider account problem (%s): %s", generation.provider, error.admin_message)
+    kind = {
+        ErrorKind.REFUSED: Generation.ErrorKind.REFUSED,
+        ErrorKind.ACCOUNT: Generation.ErrorKind.ACCOUNT,
+        ErrorKind.LOST: Generation.ErrorKind.LOST,
+        ErrorKind.MALFORMED: Generation.ErrorKind.LOST,
+        ErrorKind.UNAVAILABLE: Generation.ErrorKind.UNAVAILABLE,
+    }[error.kind]
+    message = error.person_message
+    if error.kind is ErrorKind.REFUSED:
+        message = f"The provider refused this request: {error.message}"
+    return generation_fail(
+        generation_id=generation.id,
+        kind=kind,
+        message=message,
+        code=error.code,
+        param=error.param,
+    )
+
+
+def generation_expire(*, generation_id: uuid.UUID | str) -> Generation | None:
+    """End a generation that ran past its deadline (refunded)."""
+    try:
+        return generation_transition(
+            generation_id=generation_id,
+            to=State.EXPIRED,
+            detail="It did not finish before its deadline.",
+            error_kind=Generation.ErrorKind.EXPIRED,
+            error_message="It took too long and was stopped; your credits were refunded.",
+        )
+    except IllegalTransition:
+        return None
+
+
+def generation_mark_lost(*, generation_id: uuid.UUID | str) -> Generation | None:
+    """A submit that never finished (its worker died): fail and refund, never send it again."""
+    try:
+        return generation_transition(
+            generation_id=generation_id,
+            to=State.FAILED,
+            expect=[State.SUBMITTING],
+            detail="Lost between the studio and the provider.",
+            error_kind=Generation.ErrorKind.LOST,
+            error_message=(
+                "Lost between the studio and the provider: the studio cannot tell whether the "
+                "provider received it, so it was not sent again. Your credits were refunded."
+            ),
+        )
+    except IllegalTransition:
+        return None
+
+
+# --- Following a task ---------------------------------------------------------------------
+
+
+def poll_interval(*, age_seconds: float) -> float:
+    """Seconds until the next read: short at first, backing off as the job ages, capped."""
+    return min(settings.STUDIO_POLL_MAX_INTERVAL, max(0.5, age_seconds * 0.1))
+
+
+def generation_apply_provider_task(
+    *, generation_id: uuid.UUID | str, task: ProviderTask, source: str = "poll"
+) -> Generation | None:
+    """Record what the provider said about a generation's task, as a poll or a webhook."""
+    from .tracker import enqueue_store
+
+    store = False
+    with transaction.atomic():
+        generation = Generation.objects.select_for_update().filter(pk=generation_id).first()
+        if generation is None or generation.state not in (State.QUEUED, State.RUNNING):
+            return generation
+        if generation.result_url:
+            return generation  # the result is being stored already
+        now = timezone.now()
+        age = (now - (generation.submitted_at or generation.created_at)).total_seconds()
+        updates: dict[str, Any] = {
+            "provider_status": task.raw_status[:64],
+            "poll_count": generation.poll_count + 1,
+            "poll_errors": 0,
+            "next_poll_at": now + timedelta(seconds=poll_interval(age_seconds=age)),
+        }
+        if task.progress is not None:
+            updates["progress"] = max(task.progress, generation.progress or 0)
+        if task.rewritten_prompt:
+            updates["rewritten_prompt"] = task.rewritten_prompt
+        if task.provider_cost is not None:
+            updates["provider_cost"] = task.provider_cost
+        status = task.status
+        if status is TaskStatus.SUCCEEDED and not task.video_url:
+            status = TaskStatus.FAILED
+            task_message = "The provider reported success but gave no video."
+        else:
+            task_message = task.error_message
+        if status is TaskStatus.FAILED:
+            pass  # handled below, outside this lock
+        elif (
+            status in (TaskStatus.RUNNING, TaskStatus.SUCCEEDED)
+            and generation.state == State.QUEUED
+        ):
+            updates.pop("provider_status")
+            generation_transition(
+                generation_id=generation.id,
+                to=State.RUNNING,
+                detail="The provider started working on it.",
+                provider_status=task.raw_status,
+                **updates,
+            )
+        else:
+            for name, value in updates.items():
+                setattr(generation, name, value)
+            generation.save(update_fields=[*updates, "updated_at"])
+        if status is TaskStatus.SUCCEEDED:
+            Generation.objects.filter(pk=generation.id).update(
+                result_url=task.video_url,
+                provider_done_at=now,
+                next_poll_at=None,
+                progress=100,
+                **({"rewritten_prompt": task.rewritten_prompt} if task.rewritten_prompt else {}),
+            )
+            store = True
+    if status is TaskStatus.FAILED:
+        message = task_message or "The provider reported that the job failed."
+        return generation_fail(
+            generation_id=generation.id,
+            kind=Generation.ErrorKind.PROVIDER,
+            message=message,
+            code=task.error_code,
+            provider_status=task.raw_status,
+        )
+    if store:
+        enqueue_store(generation.id)
+    return Generation.objects.get(pk=generation.id)

@@ -1,0 +1,26 @@
+"""django-q2 tasks: thin wrappers that take ids and call a service."""
+
+from __future__ import annotations
+
+from . import results, services, tracker
+
+
+def generation_submit_task(generation_id: str) -> None:
+    services.generation_submit(generation_id=generation_id)
+
+
+def generation_store_result_task(generation_id: str) -> None:
+    results.generation_store_result(generation_id=generation_id)
+
+
+def tracker_run_task() -> str:
+    return tracker.tracker_run()
+
+
+def tracker_ensure_task() -> bool:
+    """The per-minute schedule: start a tracker if work remains and none runs."""
+    from .models import Generation
+
+    if Generation.objects.exclude(state__in=Generation.FINAL_STATES).exists():
+        return tracker.tracker_ensure()
+    return False

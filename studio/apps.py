@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class StudioConfig(AppConfig):
+    name = "studio"
+    verbose_name = "Studio"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)

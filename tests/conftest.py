@@ -1,0 +1,40 @@
+"""Fixtures shared by the whole suite, and the live stack the integration and browser tests use."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import make_user
+from tests.live_stack import live_stack  # noqa: F401  (a session fixture)
+
+pytest_plugins: list[str] = []
+
+LAST = ("integration", "browser")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Unit tests first, then the tests that need the live stack (started once, on demand)."""
+
+    def rank(item) -> int:
+        for index, marker in enumerate(LAST, start=1):
+            if item.get_closest_marker(marker):
+                return index
+        return 0
+
+    items.sort(key=rank)
+
+
+@pytest.fixture
+def user(db):
+    return make_user(username="maker", credits=100)
+
+
+@pytest.fixture
+def other_user(db):
+    return make_user(username="stranger", credits=100)
+
+
+@pytest.fixture
+def signed_in(client, user):
+    client.force_login(user)
+    return client
