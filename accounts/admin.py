@@ -1,31 +1,95 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 
+from .forms import CreditAdjustmentForm
+from .ledger import credits_adjust_many, wallet_for_team, wallet_for_user
 from .models import LedgerEntry, Membership, Team, User, Wallet
+
+
+def _adjust_credits(
+    modeladmin, request: HttpRequest, queryset: QuerySet, wallets
+) -> HttpResponse | None:
+    """The shared admin action: ask for an amount and a reason, then apply it to every wallet."""
+    form = CreditAdjustmentForm(request.POST if "apply" in request.POST else None)
+    if "apply" in request.POST and form.is_valid():
+        amount, reason = form.cleaned_data["amount"], form.cleaned_data["reason"]
+        changed, refused = credits_adjust_many(
+            wallets=wallets, amount=amount, actor=request.user, reason=reason
+        )
+        verb = "Granted" if amount > 0 else "Deducted"
+        if changed:
+            modeladmin.message_user(
+                request,
+                f"{verb} {abs(amount)} credits on {len(changed)} wallet(s): "
+                + ", ".join(w.owner_label for w in changed),
+                messages.SUCCESS,
+            )
+        for wallet, error in refused:
+            modeladmin.message_user(
+                request, f"Not changed for {wallet.owner_label}: {error}", messages.ERROR
+            )
+        return None
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": "Grant or deduct credits",
+        "form": form,
+        "queryset": queryset,
+        "wallets": wallets,
+        "action": request.POST.get("action"),
+        "opts": modeladmin.model._meta,
+        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(request, "admin/accounts/adjust_credits.html", context)
 
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     list_display = ("username", "email", "is_staff", "balance", "date_joined")
+    actions = ["adjust_credits"]
 
-    @admin.display(description="Credits")
-    def balance(self, user: User) -> int | None:
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("wallet")
+
+    @admin.display(description="Credits", ordering="wallet__balance")
+    def balance(self, user: User) -> int:
         wallet = getattr(user, "wallet", None)
-        return wallet.balance if wallet else None
+        return wallet.balance if wallet else 0
+
+    @admin.action(description="Grant or deduct credits")
+    def adjust_credits(self, request, queryset):
+        return _adjust_credits(self, request, queryset, [wallet_for_user(user=u) for u in queryset])
 
 
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
     raw_id_fields = ("user",)
+    fields = ("user", "role", "monthly_credit_cap", "joined_at")
+    readonly_fields = ("joined_at",)
 
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "created_at")
+    list_display = ("name", "slug", "balance", "created_at")
     prepopulated_fields = {"slug": ("name",)}
     search_fields = ("name", "slug")
     inlines = [MembershipInline]
+    actions = ["adjust_credits"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("wallet")
+
+    @admin.display(description="Credits", ordering="wallet__balance")
+    def balance(self, team: Team) -> int:
+        wallet = getattr(team, "wallet", None)
+        return wallet.balance if wallet else 0
+
+    @admin.action(description="Grant or deduct credits")
+    def adjust_credits(self, request, queryset):
+        return _adjust_credits(self, request, queryset, [wallet_for_team(team=t) for t in queryset])
 
 
 @admin.register(Wallet)
@@ -33,6 +97,7 @@ class WalletAdmin(admin.ModelAdmin):
     list_display = ("__str__", "balance", "updated_at")
     readonly_fields = ("user", "team", "balance", "updated_at")
     search_fields = ("user__username", "team__name")
+    list_select_related = ("user", "team")
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -41,11 +106,36 @@ class WalletAdmin(admin.ModelAdmin):
         return False
 
 
+class WalletKindFilter(admin.SimpleListFilter):
+    title = "wallet of"
+    parameter_name = "wallet_of"
+
+    def lookups(self, request, model_admin):
+        return [("user", "a person"), ("team", "a team")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "user":
+            return queryset.filter(wallet__user__isnull=False)
+        if self.value() == "team":
+            return queryset.filter(wallet__team__isnull=False)
+        return queryset
+
+
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(admin.ModelAdmin):
+    """The ledger, read-only: entries are append-only and never edited or deleted."""
+
     list_display = ("created_at", "wallet", "kind", "amount", "actor", "reason", "generation")
-    list_filter = ("kind", "created_at")
-    search_fields = ("wallet__user__username", "wallet__team__name", "reason")
+    list_filter = (
+        "kind",
+        WalletKindFilter,
+        ("wallet", admin.RelatedOnlyFieldListFilter),
+        "created_at",
+    )
+    date_hierarchy = "created_at"
+    search_fields = ("wallet__user__username", "wallet__team__name", "reason", "=generation__id")
+    list_select_related = ("wallet__user", "wallet__team", "actor", "generation")
+    show_full_result_count = False
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -12,3 +12,43 @@ class SignupForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = User
         fields = ("username", "email")
+
+
+class CreditAdjustmentForm(forms.Form):
+    """An admin's grant (positive) or deduction (negative), with the reason the ledger keeps."""
+
+    amount = forms.IntegerField(
+        help_text="Credits to add to each selected wallet; a negative number deducts.",
+        min_value=-1_000_000,
+        max_value=1_000_000,
+    )
+    reason = forms.CharField(
+        max_length=300, help_text="Kept in the ledger with your name, for everyone to see why."
+    )
+
+    def clean_amount(self) -> int:
+        amount = self.cleaned_data["amount"]
+        if amount == 0:
+            raise forms.ValidationError("Enter an amount other than 0.")
+        return amount
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("Say why: the ledger keeps the reason.")
+        return reason
+
+
+class UsagePeriodForm(forms.Form):
+    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start and end:
+            if end < start:
+                self.add_error("end", "The end must not be before the start.")
+            elif (end - start).days > 366:
+                self.add_error("end", "Choose a period of at most a year.")
+        return cleaned

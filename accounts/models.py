@@ -42,6 +42,12 @@ class Membership(models.Model):
     )
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
     joined_at = models.DateTimeField(auto_now_add=True)
+    monthly_credit_cap = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Most credits this member may spend from the team's wallet per calendar month "
+        "(UTC); empty for no cap.",
+    )
 
     class Meta:
         constraints = [

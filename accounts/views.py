@@ -1,12 +1,20 @@
+import csv
+from datetime import timedelta
+
+from django.contrib import admin
+from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from .forms import SignupForm
+from .charts import bar_chart, column_chart
+from .forms import SignupForm, UsagePeriodForm
 from .selectors import ledger_recent_for_user, wallets_for_user
 from .services import user_signup
+from .usage import usage_csv_rows, usage_report
 
 
 @login_not_required
@@ -33,3 +41,55 @@ def account(request: HttpRequest) -> HttpResponse:
         "entries": ledger_recent_for_user(user=request.user),
     }
     return render(request, "accounts/account.html", context)
+
+
+@staff_member_required
+@require_GET
+def usage(request: HttpRequest) -> HttpResponse:
+    """Credits spent per day, model, person and team over a chosen period; CSV on request."""
+    today = timezone.now().date()
+    form = UsagePeriodForm(request.GET or {"start": today - timedelta(days=29), "end": today})
+    if form.is_valid():
+        report = usage_report(start=form.cleaned_data["start"], end=form.cleaned_data["end"])
+    else:
+        report = usage_report(start=today - timedelta(days=29), end=today)
+    if request.GET.get("format") == "csv" and form.is_valid():
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = (
+            f'attachment; filename="usage-{report.start}-{report.end}.csv"'
+        )
+        writer = csv.writer(response)
+        for row in usage_csv_rows(report):
+            # Cells starting with = + - @ are neutralised so a spreadsheet never runs them.
+            writer.writerow(
+                ["'" + c if c[:1] in ("=", "+", "-", "@") and not _number(c) else c for c in row]
+            )
+        return response
+    context = {
+        **admin.site.each_context(request),
+        "title": "Credit usage",
+        "form": form,
+        "report": report,
+        "day_chart": column_chart(
+            [(r.label, r.credits) for r in report.by_day], title="Credits per day"
+        ),
+        "model_chart": bar_chart(
+            [(r.label, r.credits) for r in report.by_model], title="Credits per model"
+        ),
+        "user_chart": bar_chart(
+            [(r.label, r.credits) for r in report.by_user[:15]], title="Credits per person"
+        ),
+        "team_chart": bar_chart(
+            [(r.label, r.credits) for r in report.by_team[:15]], title="Credits per team"
+        ),
+        "csv_query": request.GET.urlencode(),
+    }
+    return render(request, "admin/usage.html", context)
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

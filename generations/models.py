@@ -129,6 +129,9 @@ class Generation(models.Model):
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
     error_param = models.CharField(max_length=64, blank=True)
+    admin_detail = models.TextField(
+        blank=True, help_text="For admins only: what the provider said about the studio's account."
+    )
 
     # The result: the provider's URL (short-lived) and the studio's own copy.
     result_url = models.TextField(blank=True)

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.ledger import credits_charge, credits_refund, wallet_for_team, wallet_for_user
-from accounts.models import Team, User
+from accounts.models import LedgerEntry, Team, User
 
 from .catalog import CatalogModel, catalog_get
 from .forms import UploadCandidate
@@ -144,7 +144,8 @@ def generation_create(
 ) -> Generation:
     """Charge the wallet and create a pending generation in one transaction; submit on commit.
 
-    Raises accounts.ledger.InsufficientCredits (and creates nothing) when the wallet cannot pay.
+    Raises accounts.ledger.ChargeRefused (and creates nothing) when the wallet cannot pay or a
+    team member's monthly cap would be exceeded.
     """
     values = _draw_seed(model, values)
     image_spec = model.field_for_role("reference_image")
@@ -271,6 +272,7 @@ def generation_fail(
     code: str = "",
     param: str = "",
     provider_status: str = "",
+    admin_detail: str = "",
 ) -> Generation:
     """End a generation as failed (refunded), saying why."""
     return generation_transition(
@@ -282,6 +284,7 @@ def generation_fail(
         error_message=message[:4000],
         error_code=code[:64],
         error_param=param[:64],
+        admin_detail=admin_detail,
     )
 
 
@@ -295,6 +298,36 @@ def generation_cancel(*, generation: Generation, by: User) -> Generation:
         error_kind=Generation.ErrorKind.CANCELLED,
         error_message="Cancelled before it was sent.",
     )
+
+
+def generation_try_again(*, generation: Generation, by: User | None = None) -> Generation:
+    """A new generation with the same model, parameters (seed included) and references,
+    linked to `generation` and charged normally to the same wallet."""
+    model = catalog_get(generation.model_key)
+    file_fields = {spec.name: spec for spec in model.fields if spec.is_file}
+    values = {k: v for k, v in generation.params.items() if k not in file_fields}
+    references: dict[str, Reference] = {}
+    for name, spec in file_fields.items():
+        reference = generation.reference if spec.type == "image" else generation.audio_reference
+        if generation.params.get(name) and reference is not None:
+            references[name] = reference
+    return generation_create(
+        user=generation.owner,
+        model=model,
+        values=values,
+        references=references,
+        team=generation.team,
+        retry_of=generation,
+    )
+
+
+def generation_refund_by_admin(
+    *, generation: Generation, admin: User, reason: str
+) -> LedgerEntry | None:
+    """Refund a generation by hand; still at most once per generation (None if it was before)."""
+    if not reason.strip():
+        raise ValueError("A reason is required.")
+    return credits_refund(generation=generation, reason=f"Refunded by hand: {reason}", actor=admin)
 
 
 # --- Submitting ---------------------------------------------------------------------------
@@ -410,8 +443,10 @@ def _submit_failed(generation: Generation, error: ProviderError) -> Generation:
             detail=f"Not delivered ({error.message}); it will be sent again.",
             dispatch_requested_at=timezone.now(),
         )
+    admin_detail = ""
     if error.kind is ErrorKind.ACCOUNT:
-        logger.error("provider account problem (%s): %s", generation.provider, error.admin_message)
+        admin_detail = error.admin_message
+        logger.error("provider account problem (%s): %s", generation.provider, admin_detail)
     kind = {
         ErrorKind.REFUSED: Generation.ErrorKind.REFUSED,
         ErrorKind.ACCOUNT: Generation.ErrorKind.ACCOUNT,
@@ -428,6 +463,7 @@ def _submit_failed(generation: Generation, error: ProviderError) -> Generation:
         message=message,
         code=error.code,
         param=error.param,
+        admin_detail=admin_detail,
     )
 
 

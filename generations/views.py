@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from accounts.ledger import InsufficientCredits
+from accounts.ledger import ChargeRefused
 
 from .catalog import CatalogModel, catalog
 from .forms import GenerationForm, generation_form_class
@@ -64,7 +64,7 @@ def create(request: HttpRequest) -> HttpResponse:
                     values=form.values(),
                     references=dict(form.references),
                 )
-            except InsufficientCredits as error:
+            except ChargeRefused as error:
                 form.add_error(None, str(error))
             else:
                 url = reverse("generations:detail", args=[generation.id])

@@ -6,6 +6,7 @@ from accounts import views as account_views
 from . import health
 
 urlpatterns = [
+    path("admin/usage/", account_views.usage, name="admin-usage"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("account/", account_views.account, name="account"),

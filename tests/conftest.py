@@ -24,6 +24,26 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=rank)
 
 
+def assert_ledger_balanced() -> None:
+    """Every wallet's balance equals the sum of its ledger entries."""
+    from django.db.models import Sum
+
+    from accounts.models import Wallet
+
+    for wallet in Wallet.objects.annotate(total=Sum("entries__amount")):
+        assert wallet.balance == (wallet.total or 0), (
+            f"{wallet}: {wallet.balance} != {wallet.total}"
+        )
+        assert wallet.balance >= 0
+
+
+@pytest.fixture
+def ledger_balanced(db):
+    """Use in a module (autouse there) to check the ledger invariant after each test."""
+    yield
+    assert_ledger_balanced()
+
+
 @pytest.fixture
 def user(db):
     return make_user(username="maker", credits=100)

@@ -32,6 +32,7 @@ def test_an_adjustment_never_takes_the_balance_below_zero():
     with pytest.raises(InsufficientCredits) as excinfo:
         credits_adjust(wallet=wallet, amount=-4, actor=None, reason="too much")
     assert excinfo.value.shortfall == 1
+    assert "cannot deduct 4 credits" in str(excinfo.value)
     assert _balance_matches_ledger(wallet)
 
 

@@ -30,6 +30,11 @@ from tests.factories import image_upload, make_user
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
 
 
+@pytest.fixture(autouse=True)
+def _ledger_stays_balanced(ledger_balanced):
+    """The ledger invariant holds after every lifecycle scenario."""
+
+
 @pytest.fixture
 def simulator():
     server = serve("127.0.0.1", 0, Config(fast=True, loopback_only=True, queue_seconds=0.05))

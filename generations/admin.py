@@ -1,0 +1,198 @@
+from django import forms
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.utils.html import format_html
+
+from accounts.ledger import ChargeRefused
+
+from .models import Generation, GenerationEvent
+from .services import generation_refund_by_admin, generation_try_again
+
+
+class GenerationEventInline(admin.TabularInline):
+    model = GenerationEvent
+    extra = 0
+    can_delete = False
+    fields = ("at", "from_state", "to_state", "detail", "provider_status")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class RefundForm(forms.Form):
+    reason = forms.CharField(max_length=250, help_text="Kept in the ledger with your name.")
+
+
+@admin.register(Generation)
+class GenerationAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "short_id",
+        "owner",
+        "team",
+        "model_key",
+        "state",
+        "cost",
+        "provider_cost",
+        "error_kind",
+    )
+    list_filter = (
+        "state",
+        "model_key",
+        "provider",
+        ("team", admin.RelatedOnlyFieldListFilter),
+        "error_kind",
+        "created_at",
+    )
+    date_hierarchy = "created_at"
+    search_fields = ("=id", "owner__username", "prompt", "provider_task_id")
+    list_select_related = ("owner", "team")
+    show_full_result_count = False
+    inlines = [GenerationEventInline]
+    actions = ["try_again", "refund_by_hand"]
+    readonly_fields = [f.name for f in Generation._meta.fields]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": (
+                    "id",
+                    "owner",
+                    "team",
+                    "model_key",
+                    "provider",
+                    "state",
+                    "progress",
+                    "cost",
+                    "provider_cost",
+                )
+            },
+        ),
+        (
+            "Request",
+            {
+                "fields": (
+                    "prompt",
+                    "negative_prompt",
+                    "resolution",
+                    "duration",
+                    "with_audio",
+                    "seed",
+                    "params",
+                    "request_body",
+                    "reference",
+                    "audio_reference",
+                )
+            },
+        ),
+        (
+            "Provider",
+            {
+                "fields": (
+                    "provider_task_id",
+                    "provider_status",
+                    "rewritten_prompt",
+                    "result_url",
+                    "error_kind",
+                    "error_code",
+                    "error_param",
+                    "error_message",
+                    "admin_detail",
+                )
+            },
+        ),
+        (
+            "Result",
+            {
+                "fields": (
+                    "video",
+                    "poster",
+                    "video_bytes",
+                    "video_duration",
+                    "video_width",
+                    "video_height",
+                    "video_fps",
+                    "video_has_audio",
+                )
+            },
+        ),
+        (
+            "Timing",
+            {
+                "fields": (
+                    "created_at",
+                    "submitted_at",
+                    "provider_done_at",
+                    "finished_at",
+                    "deadline_at",
+                    "next_poll_at",
+                    "poll_count",
+                    "retry_of",
+                    "deleted_at",
+                )
+            },
+        ),
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="id")
+    def short_id(self, generation: Generation) -> str:
+        return format_html("<code>{}</code>", str(generation.id)[:8])
+
+    @admin.action(description="Try again (a new linked generation, charged normally)")
+    def try_again(self, request, queryset):
+        for generation in queryset:
+            try:
+                new = generation_try_again(generation=generation, by=request.user)
+            except ChargeRefused as error:
+                self.message_user(
+                    request, f"{generation.id}: not tried again — {error}", messages.ERROR
+                )
+            except KeyError:
+                self.message_user(
+                    request,
+                    f"{generation.id}: its model is no longer in the catalog.",
+                    messages.ERROR,
+                )
+            else:
+                self.message_user(
+                    request, f"{generation.id}: tried again as {new.id}.", messages.SUCCESS
+                )
+
+    @admin.action(description="Refund by hand (at most once per generation)")
+    def refund_by_hand(self, request, queryset):
+        form = RefundForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            for generation in queryset:
+                entry = generation_refund_by_admin(
+                    generation=generation, admin=request.user, reason=form.cleaned_data["reason"]
+                )
+                if entry is None:
+                    self.message_user(
+                        request,
+                        f"{generation.id}: already refunded (or nothing was charged).",
+                        messages.WARNING,
+                    )
+                else:
+                    self.message_user(
+                        request,
+                        f"{generation.id}: refunded {entry.amount} credits.",
+                        messages.SUCCESS,
+                    )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Refund generations by hand",
+            "form": form,
+            "queryset": queryset,
+            "action": request.POST.get("action"),
+            "opts": self.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/generations/refund.html", context)
