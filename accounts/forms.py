@@ -52,3 +52,33 @@ class UsagePeriodForm(forms.Form):
             elif (end - start).days > 366:
                 self.add_error("end", "Choose a period of at most a year.")
         return cleaned
+
+
+class TeamCreateForm(forms.Form):
+    name = forms.CharField(max_length=80, help_text="You can invite people once the team exists.")
+
+
+ROLE_CHOICES = [("member", "Member"), ("admin", "Admin")]
+
+
+class InviteUserForm(forms.Form):
+    username = forms.CharField(max_length=150, label="Username")
+    role = forms.ChoiceField(choices=ROLE_CHOICES, initial="member")
+
+
+class InviteLinkForm(forms.Form):
+    role = forms.ChoiceField(choices=ROLE_CHOICES, initial="member")
+    days = forms.IntegerField(min_value=1, max_value=30, initial=7, label="Valid for (days)")
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=[("member", "Member"), ("admin", "Admin"), ("owner", "Owner")])
+
+
+class MemberCapForm(forms.Form):
+    cap = forms.IntegerField(
+        min_value=0,
+        required=False,
+        label="Monthly cap",
+        help_text="Credits a month; empty for no cap.",
+    )

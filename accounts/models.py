@@ -11,6 +11,15 @@ from django.db.models import Q
 class User(AbstractUser):
     """A person who signs in with a username and a password."""
 
+    preferred_team = models.ForeignKey(
+        "Team",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The team last chosen on the create page (remembered for next time).",
+    )
+
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
 
@@ -154,3 +163,43 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount:+d} on {self.wallet}"
+
+
+class Invitation(models.Model):
+    """An invitation to join a team: addressed to one person, or an expiring link that works once."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    invited_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="invitations",
+        help_text="Empty for a link anyone holding it may use (once).",
+    )
+    token = models.CharField(max_length=64, unique=True)
+    role = models.CharField(
+        max_length=16, choices=Membership.Role.choices, default=Membership.Role.MEMBER
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(role="owner"), name="invitation_never_grants_ownership"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        target = self.invited_user or "link"
+        return f"Invitation to {self.team} ({target})"

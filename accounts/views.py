@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from .charts import bar_chart, column_chart
 from .forms import SignupForm, UsagePeriodForm
-from .selectors import ledger_recent_for_user, wallets_for_user
+from .selectors import ledger_recent_for_user, storage_used_by_user, wallets_for_user
 from .services import user_signup
 from .usage import usage_csv_rows, usage_report
 
@@ -36,9 +36,13 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def account(request: HttpRequest) -> HttpResponse:
+    from generations.sharing import generations_shared_by
+
     context = {
         "wallets": wallets_for_user(user=request.user),
         "entries": ledger_recent_for_user(user=request.user),
+        "storage": storage_used_by_user(user=request.user),
+        "shared": generations_shared_by(user=request.user),
     }
     return render(request, "accounts/account.html", context)
 

@@ -158,6 +158,15 @@ class Generation(models.Model):
     poll_errors = models.PositiveSmallIntegerField(default=0)
     dispatch_requested_at = models.DateTimeField(null=True, blank=True)
 
+    share_token = models.CharField(
+        max_length=43,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="Set while its owner shares it publicly at /s/<token>/.",
+    )
+    shared_at = models.DateTimeField(null=True, blank=True)
+
     retry_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
     )

@@ -49,6 +49,16 @@ def generation_list_for_gallery(*, viewer: User, limit: int = 24) -> list[Genera
     )
 
 
+def generation_list_for_team(*, viewer: User, team, limit: int = 48) -> list[Generation]:
+    """A team's generations (for a member), newest first, with who made each."""
+    return list(
+        generations_visible_to(viewer=viewer)
+        .filter(team=team)
+        .select_related("owner")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
 def reference_get_for_owner(*, owner: User, id: Any, kind: str | None = None) -> Reference | None:
     """A stored reference of this owner, or None."""
     try:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import share_views, views
 
 app_name = "generations"
 
@@ -11,6 +11,10 @@ urlpatterns = [
     path("generations/<uuid:id>/cancel/", views.cancel, name="cancel"),
     path("generations/<uuid:id>/video/", views.video, name="video"),
     path("generations/<uuid:id>/poster/", views.poster, name="poster"),
+    path("generations/<uuid:id>/share-link/", share_views.share_link, name="share-link"),
+    path("s/<str:token>/", share_views.shared_page, name="shared"),
+    path("s/<str:token>/video.mp4", share_views.shared_video, name="shared-video"),
+    path("s/<str:token>/poster.jpg", share_views.shared_poster, name="shared-poster"),
     path("references/<uuid:id>/", views.reference_file, name="reference-file"),
     path("files/<str:kind>/<str:token>/<str:filename>", views.signed_file, name="signed-file"),
 ]

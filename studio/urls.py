@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("account/", account_views.account, name="account"),
+    path("teams/", include("accounts.team_urls")),
     path("healthz", health.healthz, name="healthz"),
     path("", include("generations.urls")),
 ]

@@ -65,3 +65,37 @@ def wav_bytes(*, seconds: float = 4.0, rate: int = 16000) -> bytes:
         )
         writer.writeframes(frames)
     return buffer.getvalue()
+
+
+def make_finished_generation(*, owner: User, team=None, prompt: str = "A finished clip", **fields):
+    """A succeeded generation with a small stored 'video' and poster (bytes, not decoded here)."""
+    from datetime import timedelta
+
+    from django.core.files.base import ContentFile
+    from django.utils import timezone
+
+    from generations.models import Generation
+
+    generation = Generation(
+        owner=owner,
+        team=team,
+        model_key="wan2.6-i2v-flash",
+        provider="modelstream",
+        prompt=prompt,
+        state="succeeded",
+        deadline_at=timezone.now() + timedelta(hours=1),
+        resolution="720p",
+        duration=5,
+        progress=100,
+        **fields,
+    )
+    generation.save()
+    generation.video.save(
+        f"{generation.id}.mp4", ContentFile(b"\x00\x00\x00\x18ftypmp42" + bytes(2000)), save=False
+    )
+    generation.poster.save(
+        f"{generation.id}.jpg", ContentFile(image_bytes(format="JPEG")), save=False
+    )
+    generation.video_bytes = generation.video.size
+    generation.save()
+    return generation
