@@ -82,3 +82,14 @@ class MemberCapForm(forms.Form):
         label="Monthly cap",
         help_text="Credits a month; empty for no cap.",
     )
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(max_length=80, initial="My script", help_text="To recognise it later.")
+    expires_in_days = forms.IntegerField(
+        min_value=1,
+        max_value=3650,
+        required=False,
+        label="Expires after (days)",
+        help_text="Empty: it lasts until you revoke it.",
+    )

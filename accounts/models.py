@@ -203,3 +203,26 @@ class Invitation(models.Model):
     def __str__(self) -> str:
         target = self.invited_user or "link"
         return f"Invitation to {self.team} ({target})"
+
+
+class ApiToken(models.Model):
+    """A bearer token for the studio's API: shown once, stored only as a hash."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=80)
+    prefix = models.CharField(
+        max_length=16, help_text="The token's visible start, to recognise it."
+    )
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

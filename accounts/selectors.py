@@ -134,3 +134,18 @@ def storage_used_by_team(*, team: Team) -> int:
         total=Sum("video_bytes")
     )["total"]
     return total or 0
+
+
+def api_tokens_for_user(*, user: User) -> list:
+    from .models import ApiToken
+
+    return list(ApiToken.objects.filter(user=user, revoked_at__isnull=True).order_by("-created_at"))
+
+
+def api_token_get_for_owner(*, user: User, id: int):
+    from .models import ApiToken
+
+    token = ApiToken.objects.filter(user=user, pk=id).first()
+    if token is None:
+        raise Http404("No such token.")
+    return token

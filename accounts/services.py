@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
 from .ledger import credits_grant, wallet_for_team, wallet_for_user
-from .models import Invitation, Membership, Team, User
+from .models import ApiToken, Invitation, Membership, Team, User
 
 
 @transaction.atomic
@@ -281,3 +283,51 @@ def user_remember_team(*, user: User, team: Team | None) -> None:
     if user.preferred_team_id != (team.pk if team else None):
         User.objects.filter(pk=user.pk).update(preferred_team=team)
         user.preferred_team = team
+
+
+# --- API tokens ---------------------------------------------------------------------------
+
+TOKEN_MARK = "stk"
+
+
+def _token_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def api_token_create(
+    *, user: User, name: str, expires_in_days: int | None = None
+) -> tuple[ApiToken, str]:
+    """A new token; returns the row and the token itself, which is shown once and never stored."""
+    name = name.strip() or "API token"
+    prefix = f"{TOKEN_MARK}_{secrets.token_hex(4)}"
+    raw = f"{prefix}_{secrets.token_urlsafe(32)}"
+    expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
+    token = ApiToken.objects.create(
+        user=user, name=name[:80], prefix=prefix, key_hash=_token_hash(raw), expires_at=expires_at
+    )
+    return token, raw
+
+
+def api_token_revoke(*, token: ApiToken, by: User) -> None:
+    if token.user_id != by.pk:
+        raise PermissionError("Only the token's owner can revoke it.")
+    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def api_token_authenticate(*, raw: str) -> ApiToken | None:
+    """The live token `raw` names (not revoked, not expired, its person active), or None."""
+    if not raw or not raw.startswith(f"{TOKEN_MARK}_") or len(raw) > 200:
+        return None
+    now = timezone.now()
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(key_hash=_token_hash(raw), revoked_at__isnull=True, user__is_active=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .first()
+    )
+    if token is None:
+        return None
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token

@@ -1,19 +1,25 @@
 import csv
 from datetime import timedelta
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .charts import bar_chart, column_chart
-from .forms import SignupForm, UsagePeriodForm
-from .selectors import ledger_recent_for_user, storage_used_by_user, wallets_for_user
-from .services import user_signup
+from .forms import ApiTokenForm, SignupForm, UsagePeriodForm
+from .selectors import (
+    api_token_get_for_owner,
+    api_tokens_for_user,
+    ledger_recent_for_user,
+    storage_used_by_user,
+    wallets_for_user,
+)
+from .services import api_token_create, api_token_revoke, user_signup
 from .usage import usage_csv_rows, usage_report
 
 
@@ -36,6 +42,12 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def account(request: HttpRequest) -> HttpResponse:
+    return _account_page(request)
+
+
+def _account_page(
+    request: HttpRequest, *, token_form=None, new_token=None, status=200
+) -> HttpResponse:
     from generations.sharing import generations_shared_by
 
     context = {
@@ -43,8 +55,35 @@ def account(request: HttpRequest) -> HttpResponse:
         "entries": ledger_recent_for_user(user=request.user),
         "storage": storage_used_by_user(user=request.user),
         "shared": generations_shared_by(user=request.user),
+        "tokens": api_tokens_for_user(user=request.user),
+        "token_form": token_form or ApiTokenForm(),
+        "new_token": new_token,
     }
-    return render(request, "accounts/account.html", context)
+    return render(request, "accounts/account.html", context, status=status)
+
+
+@require_POST
+def api_token_new(request: HttpRequest) -> HttpResponse:
+    form = ApiTokenForm(request.POST)
+    if not form.is_valid():
+        return _account_page(request, token_form=form, status=400)
+    _, raw = api_token_create(
+        user=request.user,
+        name=form.cleaned_data["name"],
+        expires_in_days=form.cleaned_data["expires_in_days"],
+    )
+    # Shown in this one response only; it is stored hashed and cannot be shown again.
+    response = _account_page(request, new_token=raw)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+def api_token_revoke_view(request: HttpRequest, id: int) -> HttpResponse:
+    token = api_token_get_for_owner(user=request.user, id=id)
+    api_token_revoke(token=token, by=request.user)
+    messages.success(request, f"Revoked {token.name} ({token.prefix}…); it stops working at once.")
+    return redirect("account")
 
 
 @staff_member_required

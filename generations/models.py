@@ -226,3 +226,21 @@ class TrackerLease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} held by {self.holder or 'nobody'}"
+
+
+class ApiIdempotencyKey(models.Model):
+    """An API caller's Idempotency-Key: the same key and body within 24 h return the same task."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=200)
+    body_sha256 = models.CharField(max_length=64)
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_once_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} → {self.generation_id}"

@@ -168,3 +168,17 @@ def signed_file(request: HttpRequest, kind: str, token: str, filename: str) -> H
     if generation is None or not generation.video:
         raise Http404("This link is not valid or has expired.")
     return stored_file_response(request, generation.video.name, content_type="video/mp4")
+
+
+@require_GET
+def api_reference(request: HttpRequest) -> HttpResponse:
+    """A readable reference of the API, built from the same catalog as the OpenAPI document."""
+    from django.conf import settings
+
+    from .openapi import model_description
+
+    context = {
+        "models": [model_description(m) for m in catalog().values()],
+        "base_url": settings.STUDIO_PUBLIC_URL,
+    }
+    return render(request, "generations/api_reference.html", context)

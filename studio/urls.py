@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts import views as account_views
+from generations import views as generation_views
 
 from . import health
 
@@ -10,7 +11,15 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("account/", account_views.account, name="account"),
+    path("account/tokens/", account_views.api_token_new, name="api-token-new"),
+    path(
+        "account/tokens/<int:id>/revoke/",
+        account_views.api_token_revoke_view,
+        name="api-token-revoke",
+    ),
     path("teams/", include("accounts.team_urls")),
     path("healthz", health.healthz, name="healthz"),
+    path("v1/", include("generations.api_urls")),
+    path("api/", generation_views.api_reference, name="api-reference"),
     path("", include("generations.urls")),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.factories import make_user
+from tests.http_fixtures import file_server  # noqa: F401  (a fixture)
 from tests.live_stack import live_stack  # noqa: F401  (a session fixture)
 
 pytest_plugins: list[str] = []

@@ -1,0 +1,242 @@
+"""The studio's API at /v1/: ModelStream-compatible, bearer tokens, JSON errors. No session, no CSRF."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+from collections.abc import Callable
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+
+from accounts.services import api_token_authenticate
+from studio.ratelimit import rate_limit_hit, rate_parse
+
+from .api_requests import ApiError
+from .api_services import api_generation_submit
+from .catalog import catalog
+from .models import Generation
+from .openapi import model_description, openapi_document
+from .selectors import generation_get_for_viewer
+from .services import IllegalTransition, generation_cancel
+from .signed_links import LIFETIMES, signed_url
+
+MAX_BODY = 256 * 1024
+STATUS = {
+    "pending": "queued",
+    "submitting": "queued",
+    "queued": "queued",
+    "running": "in_progress",
+    "succeeded": "completed",
+    "failed": "failed",
+    "cancelled": "cancelled",
+    "expired": "expired",
+}
+
+
+def _error(error: ApiError) -> JsonResponse:
+    response = JsonResponse(error.as_dict(), status=error.status)
+    for name, value in error.headers.items():
+        response[name] = value
+    return response
+
+
+def api_endpoint(methods: list[str]) -> Callable:
+    """Bearer-token auth, method check and JSON errors for an API view."""
+
+    def decorate(view: Callable) -> Callable:
+        @csrf_exempt
+        @login_not_required
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            try:
+                if request.method not in methods:
+                    raise ApiError(
+                        405, f"{request.method} is not allowed here.", code="method_not_allowed"
+                    )
+                header = request.headers.get("Authorization", "")
+                raw = header[7:].strip() if header[:7].lower() == "bearer " else ""
+                token = api_token_authenticate(raw=raw)
+                if token is None:
+                    raise ApiError(
+                        401,
+                        "Missing or invalid API token: send Authorization: Bearer <token>.",
+                        code="invalid_api_key",
+                        type="authentication_error",
+                    )
+                request.api_token = token
+                request.api_user = token.user
+                return view(request, *args, **kwargs)
+            except ApiError as error:
+                return _error(error)
+            except Http404:
+                return _error(
+                    ApiError(404, "No such resource.", code="not_found", type="not_found_error")
+                )
+
+        return wrapper
+
+    return decorate
+
+
+def task_object(generation: Generation) -> dict:
+    """A generation as the API shows it."""
+    status = STATUS[generation.state]
+    data: dict = {
+        "task_id": str(generation.id),
+        "object": "video.generation",
+        "status": status,
+        "model": generation.model_key,
+        "progress": 100 if status == "completed" else int(generation.progress or 0),
+        "created_at": int(generation.created_at.timestamp()),
+        "completed_at": int(generation.finished_at.timestamp()) if generation.finished_at else None,
+        "cost": generation.cost,
+        "seed": generation.seed,
+        "team": generation.team.slug if generation.team_id else None,
+    }
+    if status == "completed" and generation.video:
+        data["url"] = signed_url(
+            kind="result", object_id=str(generation.id), filename=f"{generation.id}.mp4"
+        )
+        data["expires_at"] = int(datetime.now().timestamp() + LIFETIMES["result"].total_seconds())
+        data["duration"] = generation.video_duration
+        data["width"] = generation.video_width
+        data["height"] = generation.video_height
+    if status in ("failed", "cancelled", "expired"):
+        data["error"] = {
+            "message": generation.error_message or "It ended without a video.",
+            "type": generation.error_kind or status,
+            "param": generation.error_param or None,
+            "code": generation.error_code or None,
+        }
+    return data
+
+
+def _body(request: HttpRequest) -> object:
+    if len(request.body) > MAX_BODY:
+        raise ApiError(413, "The request body is too large.", code="body_too_large")
+    try:
+        return json.loads(request.body or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "The request body is not valid JSON.", code="invalid_json") from None
+
+
+@api_endpoint(["GET", "POST"])
+def generations(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return _list(request)
+    retry_after = rate_limit_hit(
+        key=f"api-token:{request.api_token.pk}", rate=rate_parse(settings.STUDIO_API_SUBMIT_RATE)
+    )
+    if retry_after is not None:
+        raise ApiError(
+            429,
+            "Too many submits with this token; wait and try again.",
+            code="rate_limited",
+            type="rate_limit_error",
+            headers={"Retry-After": str(int(retry_after + 0.999))},
+        )
+    generation, _ = api_generation_submit(
+        user=request.api_user,
+        body=_body(request),
+        idempotency_key=request.headers.get("Idempotency-Key"),
+    )
+    return JsonResponse({"task_id": str(generation.id), "status": STATUS[generation.state]})
+
+
+def _cursor_encode(generation: Generation) -> str:
+    raw = f"{generation.created_at.isoformat()}|{generation.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _cursor_decode(text: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+        stamp, key = raw.split("|", 1)
+        return datetime.fromisoformat(stamp), key
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ApiError(
+            400, "That cursor is not valid.", param="after", code="invalid_cursor"
+        ) from None
+
+
+def _list(request: HttpRequest) -> HttpResponse:
+    from django.db.models import Q
+
+    try:
+        limit = int(request.GET.get("limit", "20"))
+    except ValueError:
+        raise ApiError(
+            400, "limit must be an integer from 1 to 100.", param="limit", code="invalid_value"
+        ) from None
+    if not 1 <= limit <= 100:
+        raise ApiError(
+            400, "limit must be an integer from 1 to 100.", param="limit", code="invalid_value"
+        )
+    queryset = (
+        Generation.objects.filter(owner=request.api_user, deleted_at__isnull=True)
+        .select_related("team")
+        .order_by("-created_at", "-id")
+    )
+    if request.GET.get("after"):
+        stamp, key = _cursor_decode(request.GET["after"])
+        queryset = queryset.filter(Q(created_at__lt=stamp) | Q(created_at=stamp, id__lt=key))
+    page = list(queryset[: limit + 1])
+    next_url = None
+    if len(page) > limit:
+        page = page[:limit]
+        next_url = request.build_absolute_uri(
+            f"{reverse('api:generations')}?limit={limit}&after={_cursor_encode(page[-1])}"
+        )
+    return JsonResponse(
+        {"object": "list", "data": [task_object(g) for g in page], "next": next_url}
+    )
+
+
+@api_endpoint(["GET"])
+def generation(request: HttpRequest, task_id: str) -> HttpResponse:
+    return JsonResponse(task_object(generation_get_for_viewer(viewer=request.api_user, id=task_id)))
+
+
+@api_endpoint(["POST"])
+def generation_cancel_view(request: HttpRequest, task_id: str) -> HttpResponse:
+    generation = generation_get_for_viewer(viewer=request.api_user, id=task_id)
+    if generation.owner_id != request.api_user.pk:
+        raise Http404("No such generation.")
+    try:
+        generation = generation_cancel(generation=generation, by=request.api_user)
+    except IllegalTransition:
+        raise ApiError(
+            409,
+            "It has already been sent to the provider, so it runs to its end.",
+            code="not_cancellable",
+        ) from None
+    return JsonResponse(task_object(generation))
+
+
+@api_endpoint(["GET"])
+def models(request: HttpRequest) -> HttpResponse:
+    return JsonResponse(
+        {"object": "list", "data": [model_description(m) for m in catalog().values()]}
+    )
+
+
+@api_endpoint(["GET"])
+def model(request: HttpRequest, key: str) -> HttpResponse:
+    found = catalog().get(key)
+    if found is None:
+        raise Http404("No such model.")
+    return JsonResponse(model_description(found))
+
+
+@csrf_exempt
+@login_not_required
+def openapi(request: HttpRequest) -> HttpResponse:
+    """The OpenAPI document (public: it holds no secrets)."""
+    return JsonResponse(openapi_document(server_url=settings.STUDIO_PUBLIC_URL))

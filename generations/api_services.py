@@ -1,0 +1,167 @@
+"""The API's writes: a JSON request becomes a generation through the same form and services
+as the create page (validation, uploads, credits, teams), with Idempotency-Key support."""
+
+from __future__ import annotations
+
+import posixpath
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.core.files.uploadedfile import TemporaryUploadedFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.ledger import ChargeRefused, InsufficientCredits, MonthlyCapExceeded
+from accounts.models import Membership, Team, User
+
+from .api_requests import ApiError, api_form_input, body_sha256
+from .catalog import CatalogField, catalog
+from .fetcher import FetchError, GuardedFetcher
+from .forms import generation_form_class
+from .models import ApiIdempotencyKey, Generation
+from .services import generation_create, references_store
+
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+FETCH_SECONDS = 30
+CONTENT_TYPES = {
+    "image": ("image/", "application/octet-stream", "binary/octet-stream"),
+    "audio": ("audio/", "application/octet-stream", "binary/octet-stream"),
+}
+
+
+def _fetch(url: str, field: CatalogField, fetcher: GuardedFetcher) -> TemporaryUploadedFile:
+    name = posixpath.basename(urlsplit(url).path)[:100] or f"{field.name}.bin"
+    upload = TemporaryUploadedFile(
+        name=name, content_type="application/octet-stream", size=0, charset=None
+    )
+    try:
+        result = fetcher.fetch(
+            url,
+            upload,
+            max_bytes=field.max_bytes or 0,
+            total_seconds=FETCH_SECONDS,
+            content_types=CONTENT_TYPES[field.type],
+        )
+    except FetchError as error:
+        upload.close()
+        raise ApiError(
+            400, f"{field.name}: {error.message}", param=field.name, code="invalid_file_url"
+        ) from None
+    upload.size = result.size
+    upload.content_type = result.content_type
+    upload.seek(0)
+    return upload
+
+
+def _first_error(form) -> ApiError:
+    for name, errors in form.errors.items():
+        message = errors[0] if errors else "Invalid value."
+        if name == "__all__":
+            return ApiError(400, message, code="invalid_request")
+        return ApiError(400, f"{name}: {message}", param=name, code="invalid_value")
+    return ApiError(400, "The request is not valid.")
+
+
+def _replay(user: User, key: str, digest: str) -> Generation | None:
+    existing = (
+        ApiIdempotencyKey.objects.filter(user=user, key=key).select_related("generation").first()
+    )
+    if existing is None:
+        return None
+    if existing.created_at < timezone.now() - IDEMPOTENCY_WINDOW:
+        existing.delete()
+        return None
+    if existing.body_sha256 != digest:
+        raise ApiError(
+            422,
+            "This Idempotency-Key was used with a different request body.",
+            code="idempotency_key_reused",
+        )
+    return existing.generation
+
+
+def api_generation_submit(
+    *,
+    user: User,
+    body: Any,
+    idempotency_key: str | None = None,
+    fetcher: GuardedFetcher | None = None,
+) -> tuple[Generation, bool]:
+    """Validate, charge and create a generation from an API body; (generation, created)."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object.")
+    key = (idempotency_key or "").strip()[:200] or None
+    digest = body_sha256(body)
+    if key:
+        replayed = _replay(user, key, digest)
+        if replayed is not None:
+            return replayed, False
+    model_key = body.get("model")
+    models = catalog()
+    if not isinstance(model_key, str) or model_key not in models:
+        raise ApiError(400, f"Unknown model {model_key!r}.", param="model", code="model_not_found")
+    model = models[model_key]
+    team = None
+    if body.get("team") is not None:
+        slug = body["team"]
+        membership = (
+            Membership.objects.filter(user=user, team__slug=slug).select_related("team").first()
+            if isinstance(slug, str)
+            else None
+        )
+        if membership is None:
+            raise ApiError(
+                400, f"You are not in a team {slug!r}.", param="team", code="team_not_found"
+            )
+        team: Team | None = membership.team
+    form_input = api_form_input(model=model, body=body)
+    fetcher = fetcher or GuardedFetcher()
+    files = {name: _fetch(url, model.field(name), fetcher) for name, url in form_input.urls.items()}
+    try:
+        form = generation_form_class(model)(form_input.data, files, owner=user)
+        valid = form.is_valid()
+        form.references.update(references_store(owner=user, uploads=form.valid_uploads()))
+        if not valid:
+            raise _first_error(form)
+        try:
+            with transaction.atomic():
+                generation = generation_create(
+                    user=user,
+                    model=model,
+                    values=form.values(),
+                    references=dict(form.references),
+                    team=team,
+                )
+                if key:
+                    ApiIdempotencyKey.objects.create(
+                        user=user, key=key, body_sha256=digest, generation=generation
+                    )
+        except IntegrityError:
+            # The same key arrived twice at once: the other request created the generation.
+            replayed = _replay(user, key, digest) if key else None
+            if replayed is None:
+                raise
+            return replayed, False
+        except InsufficientCredits as error:
+            raise ApiError(
+                402,
+                f"This request costs {error.price} credits but {error.wallet_label or 'your wallet'} "
+                f"holds {error.balance}.",
+                code="insufficient_credits",
+                type="insufficient_quota",
+            ) from None
+        except MonthlyCapExceeded as error:
+            raise ApiError(
+                402,
+                str(error),
+                param="team",
+                code="monthly_cap_exceeded",
+                type="insufficient_quota",
+            ) from None
+        except ChargeRefused as error:
+            raise ApiError(400, str(error), param="team", code="team_not_found") from None
+    finally:
+        for upload in files.values():
+            upload.close()
+    return generation, True
