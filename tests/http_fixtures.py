@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import threading
 from dataclasses import dataclass, field
@@ -35,10 +36,9 @@ class FileServer:
                 for name, value in route.headers.items():
                     self.send_header(name, value)
                 self.end_headers()
-                try:
+                # The client may stop reading (e.g. past its size cap).
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(route.body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client stopped reading (e.g. past its size cap)
 
             def log_message(self, *args):
                 pass
