@@ -10,6 +10,8 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from studio.ratelimit import throttle_post
+
 from .charts import bar_chart, column_chart
 from .forms import ApiTokenForm, SignupForm, UsagePeriodForm
 from .selectors import (
@@ -25,6 +27,7 @@ from .usage import usage_csv_rows, usage_report
 
 @login_not_required
 @require_http_methods(["GET", "POST"])
+@throttle_post(scope="signup", setting="STUDIO_SIGNUP_RATE")
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("generations:create")

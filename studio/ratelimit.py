@@ -57,3 +57,35 @@ def rate_limit_hit(*, key: str, rate: Rate | None, now: float | None = None) -> 
     if count > rate.count:
         return max(1.0, (window + 1) * rate.seconds - now)
     return None
+
+
+def throttle_post(*, scope: str, setting: str):
+    """Limit POSTs to a view per client address with the rate in settings.<setting>.
+
+    Over the limit, the view is not run: the person gets a 429 page saying when to try again.
+    """
+    import functools
+
+    from django.conf import settings
+    from django.shortcuts import render
+
+    from .clientip import client_ip
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method == "POST":
+                wait = rate_limit_hit(
+                    key=f"{scope}:{client_ip(request)}", rate=rate_parse(getattr(settings, setting))
+                )
+                if wait is not None:
+                    response = render(
+                        request, "429.html", {"retry_after": int(wait + 0.999)}, status=429
+                    )
+                    response["Retry-After"] = str(int(wait + 0.999))
+                    return response
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate

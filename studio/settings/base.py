@@ -6,6 +6,7 @@ nothing but Python. `production.py` tightens these for a deployment; `test.py` f
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_q",
+    "axes",
     "studio.apps.StudioConfig",
     "accounts",
     "generations",
@@ -57,6 +59,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes requires: refuses logins while a lock-out lasts.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "studio.urls"
@@ -153,6 +157,12 @@ else:
     Q_CLUSTER["orm"] = "default"
 
 AUTH_USER_MODEL = "accounts.User"
+# django-axes counts failed logins (per username and address, in the shared cache) and locks
+# out after AXES_FAILURE_LIMIT for AXES_COOLOFF_TIME.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -245,3 +255,20 @@ STUDIO_SUBMIT_LOST_AFTER = env_int("STUDIO_SUBMIT_LOST_AFTER", 180)
 # Result videos: size and time caps for the download.
 STUDIO_RESULT_MAX_BYTES = env_int("STUDIO_RESULT_MAX_BYTES", 512 * 1024 * 1024)
 STUDIO_RESULT_DOWNLOAD_SECONDS = env_int("STUDIO_RESULT_DOWNLOAD_SECONDS", 300)
+
+# --- Abuse limits -----------------------------------------------------------------------------
+
+# Proxies in front of the studio that append to X-Forwarded-For (0: use REMOTE_ADDR).
+STUDIO_TRUSTED_PROXY_COUNT = env_int("STUDIO_TRUSTED_PROXY_COUNT", 0)
+STUDIO_SIGNUP_RATE = env_str("STUDIO_SIGNUP_RATE", "10/h")
+STUDIO_LOGIN_RATE = env_str("STUDIO_LOGIN_RATE", "30/m")
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_FAILURE_LIMIT = env_int("STUDIO_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("STUDIO_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_CLIENT_IP_CALLABLE = "studio.clientip.client_ip"
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_VERBOSE = False
