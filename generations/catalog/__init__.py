@@ -21,6 +21,7 @@ CATALOG_DIR = Path(__file__).resolve().parent
 FORMAT_SCHEMA_PATH = CATALOG_DIR / "format.schema.json"
 
 FILE_TYPES = frozenset({"image", "audio"})
+PROVIDER_NAMES = {"modelstream": "ModelStream", "apiframe": "Apiframe"}
 ROLES = (
     "prompt",
     "negative_prompt",
@@ -44,6 +45,12 @@ class CatalogError(ImproperlyConfigured):
 class Option:
     value: Any
     label: str
+    # What the option means for its field's role; a model switch carries this, not the value.
+    role_value: Any = None
+
+    @property
+    def meaning(self) -> Any:
+        return self.value if self.role_value is None else self.role_value
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,11 @@ class CatalogField:
         return self.type in FILE_TYPES
 
     @property
+    def max_size_text(self) -> str:
+        """The file size limit as people read it: "20 MB" (20 × 1024 × 1024 bytes)."""
+        return f"{(self.max_bytes or 0) / (1024 * 1024):g} MB"
+
+    @property
     def wire_path(self) -> tuple[str, ...]:
         return tuple(self.wire.split("."))
 
@@ -116,6 +128,10 @@ class CatalogModel:
     source: str = ""
     position: int = 100
     document: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def provider_name(self) -> str:
+        return PROVIDER_NAMES.get(self.provider, self.provider)
 
     def field(self, name: str) -> CatalogField:
         for item in self.fields:
@@ -161,22 +177,106 @@ def _number_ok(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+# Which field types can carry each role, so a model switch and the price can rely on them.
+ROLE_TYPES: dict[str, frozenset[str]] = {
+    "prompt": frozenset({"text", "textarea"}),
+    "negative_prompt": frozenset({"text", "textarea"}),
+    "reference_image": frozenset({"image"}),
+    "reference_audio": frozenset({"audio"}),
+    "duration": frozenset({"integer", "number", "enum"}),
+    "resolution": frozenset({"enum"}),
+    "audio_track": frozenset({"boolean"}),
+    "seed": frozenset({"integer"}),
+    "prompt_expansion": frozenset({"boolean"}),
+    "multi_shot": frozenset({"boolean", "enum"}),
+    "watermark": frozenset({"boolean"}),
+}
+
+
+def _value_fits(item: CatalogField, value: Any) -> str | None:
+    """Why `value` cannot be a value of this field, or None when it can."""
+    if item.type == "boolean":
+        return None if isinstance(value, bool) else f"{value!r} is not true or false"
+    if item.type in ("integer", "number"):
+        if not _number_ok(value) or (item.type == "integer" and not isinstance(value, int)):
+            return f"{value!r} is not a valid {item.type}"
+        if item.min is not None and value < item.min or item.max is not None and value > item.max:
+            return f"{value!r} is outside [{item.min}, {item.max}]"
+        if item.step and ((value - (item.min or 0)) / item.step) % 1:
+            return f"{value!r} is not on a step of {item.step} from {item.min or 0}"
+        return None
+    if item.type == "enum":
+        if value not in item.option_values:
+            return f"{value!r} is not one of the options {item.option_values}"
+        return None
+    if item.type in ("text", "textarea"):
+        if not isinstance(value, str):
+            return f"{value!r} is not text"
+        if item.max_length is not None and len(value) > item.max_length:
+            return f"it is longer than max_length ({item.max_length})"
+        return None
+    return None
+
+
+def _check_field(source: str, item: CatalogField, by_name: dict[str, CatalogField]) -> None:
+    where = f"field {item.name!r}"
+    if item.role and item.type not in ROLE_TYPES[item.role]:
+        raise _fail(
+            source,
+            f"{where} (role)",
+            f"the role {item.role!r} needs a field of type {sorted(ROLE_TYPES[item.role])}",
+        )
+    if item.type == "enum":
+        values = item.option_values
+        if len(set(map(repr, values))) != len(values):
+            raise _fail(source, f"{where} (options)", "two options have the same value")
+        kinds = {type(value) for value in values}
+        if len(kinds) > 1:
+            raise _fail(source, f"{where} (options)", "the option values mix types")
+        expected = {"integer": int, "number": (int, float), "string": str}.get(item.wire_type or "")
+        if expected and not all(isinstance(value, expected) for value in values):
+            raise _fail(
+                source, f"{where} (wire_type)", f"the options are not all {item.wire_type}s"
+            )
+    elif item.options:
+        raise _fail(source, f"{where} (options)", f"a {item.type} field has no options")
+    if item.type not in ("integer", "number") and (item.min, item.max, item.step) != (
+        None,
+        None,
+        None,
+    ):
+        raise _fail(source, f"{where} (min)", f"a {item.type} field has no range")
+    if item.is_file:
+        low, high = item.min_seconds, item.max_seconds
+        if low is not None and high is not None and low > high:
+            raise _fail(source, f"{where} (min_seconds)", "min_seconds is above max_seconds")
+    elif item.max_bytes is not None or item.min_seconds is not None:
+        raise _fail(source, f"{where} (max_bytes)", "only a file field has a size or a length")
+    if item.example is not None and not item.is_file:
+        problem = _value_fits(item, item.example)
+        if problem:
+            raise _fail(source, f"{where} (example)", problem)
+    if item.condition:
+        target = by_name[item.condition.field]
+        problem = _value_fits(target, item.condition.equals)
+        if problem or target.is_file:
+            raise _fail(
+                source,
+                f"{where} (condition)",
+                f"{item.condition.field!r} can never equal {item.condition.equals!r}",
+            )
+
+
 def _check_default(source: str, item: CatalogField) -> None:
     value = item.default
     if value is None:
         return
     where = f"field {item.name!r} (default)"
-    if item.type == "boolean" and not isinstance(value, bool):
-        raise _fail(source, where, "a boolean field needs a true or false default")
-    if item.type in ("integer", "number"):
-        if not _number_ok(value) or (item.type == "integer" and not isinstance(value, int)):
-            raise _fail(source, where, f"{value!r} is not a valid {item.type}")
-        if item.min is not None and value < item.min or item.max is not None and value > item.max:
-            raise _fail(source, where, f"{value!r} is outside [{item.min}, {item.max}]")
-    if item.type == "enum" and value not in item.option_values:
-        raise _fail(source, where, f"{value!r} is not one of the options {item.option_values}")
     if item.type in FILE_TYPES:
         raise _fail(source, where, "a file field cannot have a default")
+    problem = _value_fits(item, value)
+    if problem:
+        raise _fail(source, where, problem)
 
 
 def model_from_document(document: dict, source: str) -> CatalogModel:
@@ -203,7 +303,10 @@ def model_from_document(document: dict, source: str) -> CatalogModel:
                 max=raw.get("max"),
                 step=raw.get("step"),
                 max_length=raw.get("max_length"),
-                options=tuple(Option(o["value"], o["label"]) for o in raw.get("options", ())),
+                options=tuple(
+                    Option(o["value"], o["label"], o.get("role_value"))
+                    for o in raw.get("options", ())
+                ),
                 example=raw.get("example"),
                 placeholder=raw.get("placeholder", ""),
                 help=raw.get("help", ""),
@@ -240,6 +343,7 @@ def model_from_document(document: dict, source: str) -> CatalogModel:
                     source, f"field {item.name!r} (condition)", "it must come after its field"
                 )
         _check_default(source, item)
+        _check_field(source, item, by_name)
     wires = [item.wire for item in fields]
     for item in fields:
         if wires.count(item.wire) > 1:
