@@ -16,8 +16,9 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.files.base import ContentFile, File
-from django.db import transaction
+from django.core.files.base import File
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, ProtectedError, Q
 from django.utils import timezone
 
 from accounts.ledger import credits_charge, credits_refund, wallet_for_team, wallet_for_user
@@ -55,7 +56,11 @@ class IllegalTransition(Exception):
 
 
 def reference_store(*, owner: User, upload: UploadCandidate) -> Reference:
-    """Store a validated upload once per owner and content; identical files are reused."""
+    """Store a validated upload once per owner and content; identical files are reused.
+
+    What is stored is what a provider will see: an image upright, without the metadata that
+    locates or identifies people (`uploads.image_prepare`), named for its content.
+    """
     digest = sha256_of(upload.file)
     existing = Reference.objects.filter(owner=owner, kind=upload.kind, sha256=digest).first()
     if existing is not None:
@@ -67,23 +72,24 @@ def reference_store(*, owner: User, upload: UploadCandidate) -> Reference:
         sha256=digest,
         content_type=info.content_type,
         size=info.size,
-        original_name=(upload.file.name or "")[:255],
+        original_name=upload.name[:255],
     )
+    prepared = None
     if upload.kind == Reference.Kind.IMAGE:
         reference.width, reference.height = info.width, info.height  # type: ignore[union-attr]
         prepared = image_prepare(upload.file, info)  # type: ignore[arg-type]
-        content: File = ContentFile(prepared) if prepared is not None else File(upload.file)
-        if prepared is not None:
-            reference.size = len(prepared)
     else:
         reference.duration = info.duration  # type: ignore[union-attr]
-        content = File(upload.file)
-    upload.file.seek(0)
+    content = File(prepared if prepared is not None else upload.file)
+    reference.size = content.size
     reference.file.save(f"{digest}{info.extension}", content, save=False)
+    if prepared is not None:
+        prepared.close()
+    upload.file.seek(0)
     try:
         with transaction.atomic():
             reference.save()
-    except Exception:
+    except IntegrityError:
         reference.file.delete(save=False)
         again = Reference.objects.filter(owner=owner, kind=upload.kind, sha256=digest).first()
         if again is None:
@@ -95,6 +101,39 @@ def reference_store(*, owner: User, upload: UploadCandidate) -> Reference:
 def references_store(*, owner: User, uploads: dict[str, UploadCandidate]) -> dict[str, Reference]:
     """Store every validated upload of a form, keyed by field name."""
     return {name: reference_store(owner=owner, upload=up) for name, up in uploads.items()}
+
+
+def references_prune(*, older_than: timedelta = timedelta(days=1)) -> int:
+    """Remove uploads that no generation ever used, once they are older than `older_than`.
+
+    Returns how many were removed. A reference a generation points at is protected by its
+    foreign key, so one picked for a generation while this runs is kept.
+    """
+    cutoff = timezone.now() - older_than
+    used = Generation.objects.filter(
+        Q(reference=OuterRef("pk")) | Q(audio_reference=OuterRef("pk"))
+    )
+    stale = Reference.objects.filter(created_at__lt=cutoff, last_used_at__isnull=True).exclude(
+        Exists(used)
+    )
+    removed = 0
+    for reference in stale.only("pk", "file").iterator():
+        try:
+            with transaction.atomic():
+                deleted, _ = (
+                    Reference.objects.filter(pk=reference.pk, last_used_at__isnull=True)
+                    .exclude(Exists(used))
+                    .delete()
+                )
+        except (ProtectedError, IntegrityError):
+            continue
+        if deleted:
+            # After the row is gone for good: a file without a row is harmless, not the reverse.
+            reference.file.delete(save=False)
+            removed += 1
+    if removed:
+        logger.info("removed %d unused uploads", removed)
+    return removed
 
 
 def reference_link(reference: Reference) -> str:

@@ -24,3 +24,8 @@ def tracker_ensure_task() -> bool:
     if Generation.objects.exclude(state__in=Generation.FINAL_STATES).exists():
         return tracker.tracker_ensure()
     return False
+
+
+def references_prune_task() -> int:
+    """The hourly schedule: remove uploads no generation used, a day after they came."""
+    return services.references_prune()

@@ -191,8 +191,10 @@ STORAGES = {
 # Static files come straight from static/ and the apps, so `make run` needs no collectstatic.
 WHITENOISE_USE_FINDERS = True
 
-# Uploads go to a temporary file past this size, never held whole in memory.
+# Uploads go to a temporary file past this size, never held whole in memory, and stop being
+# stored past their field's limit (the page still answers, with that field's error).
 FILE_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
+FILE_UPLOAD_HANDLERS = ["generations.uploads.LimitedUploadHandler"]
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_PERMISSIONS = 0o640
 
