@@ -1,20 +1,38 @@
-"""Forms built from a catalog model's form schema: the same validation for the page and the API."""
+"""Forms built from a catalog model's form schema: the same validation for the page and the API.
+
+`generation_form_class(model)` makes a Django form whose fields are the schema's fields, in
+order and named as in the schema. Every rule of the schema is enforced here, whatever a browser
+or an API caller sent: required, ranges, steps, enum values, lengths in code points,
+conditions, and the files' content (through `uploads`). A file field takes either an upload or
+the id of a reference its owner stored before, under the same name.
+"""
 
 from __future__ import annotations
 
+import math
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.core.validators import StepValueValidator
 
 from .catalog import CatalogField, CatalogModel
 from .models import Reference
-from .uploads import AudioInfo, ImageInfo, audio_inspect, image_inspect
+from .uploads import (
+    EXTENSION_ALIASES,
+    AudioInfo,
+    ImageInfo,
+    audio_inspect,
+    corrected_name,
+    image_inspect,
+)
 from .wire import condition_met
+
+IMAGE_ACCEPT = "image/jpeg,image/png,image/bmp,image/webp,.jpg,.jpeg,.png,.bmp,.webp"
+AUDIO_ACCEPT = "audio/wav,audio/x-wav,audio/wave,audio/mpeg,.wav,.mp3"
 
 
 @dataclass
@@ -25,22 +43,86 @@ class UploadCandidate:
     info: ImageInfo | AudioInfo
     kind: str
 
+    @property
+    def name(self) -> str:
+        """The uploaded name with the extension its content calls for."""
+        aliases = EXTENSION_ALIASES.get(self.info.format, set())
+        return corrected_name(self.file.name or "", self.info.extension, aliases)
+
+
+def upload_inspect(spec: CatalogField, upload: UploadedFile) -> UploadCandidate:
+    """Validate an uploaded file for a file field of the schema; ValidationError when refused."""
+    if spec.type == "image":
+        info: ImageInfo | AudioInfo = image_inspect(upload, max_bytes=spec.max_bytes or 0)
+    else:
+        info = audio_inspect(
+            upload,
+            max_bytes=spec.max_bytes or 0,
+            min_seconds=spec.min_seconds if spec.min_seconds is not None else 0,
+            max_seconds=spec.max_seconds if spec.max_seconds is not None else math.inf,
+        )
+    return UploadCandidate(file=upload, info=info, kind=spec.type)
+
+
+# --- Fields -------------------------------------------------------------------------------
+
+
+class TextField(forms.CharField):
+    """Text whose length is counted in Unicode code points, with line breaks as one (browsers
+    send CRLF; their own `value` has LF), the same as the page's counter.
+
+    No `maxlength` attribute: browsers count it in UTF-16 units (an emoji is two), so the page's
+    counter shows the limit and the server enforces it.
+    """
+
+    def widget_attrs(self, widget: forms.Widget) -> dict[str, Any]:
+        attrs = super().widget_attrs(widget)
+        attrs.pop("maxlength", None)
+        attrs.pop("minlength", None)
+        return attrs
+
+    def to_python(self, value: Any) -> str:
+        if value not in self.empty_values and not isinstance(value, str):
+            raise ValidationError("Enter text.", code="invalid")
+        text = super().to_python(value)
+        return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+class StrictIntegerField(forms.IntegerField):
+    """An integer; true/false and fractions are refused rather than turned into numbers."""
+
+    def to_python(self, value: Any) -> int | None:
+        if isinstance(value, bool):
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        if isinstance(value, float) and not value.is_integer():
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
+class StrictFloatField(forms.FloatField):
+    def to_python(self, value: Any) -> float | None:
+        if isinstance(value, bool):
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
 
 class ReferenceWidget(forms.FileInput):
     """A file input that also accepts the id of a stored reference under the same name."""
 
     def value_from_datadict(self, data: Any, files: Any, name: str) -> Any:
-        upload = files.get(name)
+        upload = files.get(name) if files else None
         if upload is not None:
             return upload
         value = data.get(name)
-        return value.strip() if isinstance(value, str) else None
+        return value.strip() if isinstance(value, str) else value
 
     def value_omitted_from_data(self, data: Any, files: Any, name: str) -> bool:
-        return name not in files and name not in data
+        return name not in (files or {}) and name not in data
 
 
 class ReferenceField(forms.Field):
+    """An uploaded file (validated by its content) or a stored reference's id."""
+
     widget = ReferenceWidget
     default_error_messages = {
         "required": "Choose a file.",
@@ -53,18 +135,8 @@ class ReferenceField(forms.Field):
 
     def clean(self, value: Any) -> UploadCandidate | uuid.UUID | None:
         if isinstance(value, UploadedFile):
-            spec = self.catalog_field
-            if spec.type == "image":
-                info: ImageInfo | AudioInfo = image_inspect(value, max_bytes=spec.max_bytes or 0)
-            else:
-                info = audio_inspect(
-                    value,
-                    max_bytes=spec.max_bytes or 0,
-                    min_seconds=spec.min_seconds if spec.min_seconds is not None else 0,
-                    max_seconds=spec.max_seconds if spec.max_seconds is not None else 1e9,
-                )
-            return UploadCandidate(file=value, info=info, kind=spec.type)
-        if value:
+            return upload_inspect(self.catalog_field, value)
+        if value not in (None, ""):
             try:
                 return uuid.UUID(str(value))
             except ValueError:
@@ -76,6 +148,15 @@ class ReferenceField(forms.Field):
         return None
 
 
+def _enum_coerce(spec: CatalogField) -> Any:
+    values = spec.option_values
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return int
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return float
+    return str
+
+
 def _form_field(spec: CatalogField) -> forms.Field:
     common: dict[str, Any] = {
         "label": spec.label,
@@ -84,92 +165,123 @@ def _form_field(spec: CatalogField) -> forms.Field:
     }
     if spec.default is not None:
         common["initial"] = spec.default
+    placeholder = spec.placeholder
     if spec.type in ("text", "textarea"):
-        attrs = {"maxlength": spec.max_length, "data-counter": "codepoints"}
-        if spec.placeholder:
-            attrs["placeholder"] = spec.placeholder
-        widget = forms.Textarea(attrs={**attrs, "rows": 4 if spec.role == "prompt" else 2})
-        if spec.type == "text":
+        if not placeholder and isinstance(spec.example, str):
+            placeholder = f"e.g., {spec.example}"
+        attrs: dict[str, Any] = {"data-max-codepoints": spec.max_length}
+        if placeholder:
+            attrs["placeholder"] = placeholder
+        if spec.type == "textarea":
+            attrs["rows"] = 5 if spec.role == "prompt" else 2
+            widget: forms.Widget = forms.Textarea(attrs=attrs)
+        else:
             widget = forms.TextInput(attrs=attrs)
-        return forms.CharField(max_length=spec.max_length, strip=True, widget=widget, **common)
-    if spec.type == "integer":
-        validators = []
-        if spec.step and spec.step != 1:
-            validators.append(StepValueValidator(int(spec.step), offset=int(spec.min or 0)))
-        attrs = {"step": int(spec.step or 1)}
-        if spec.placeholder:
-            attrs["placeholder"] = spec.placeholder
-        return forms.IntegerField(
-            min_value=None if spec.min is None else int(spec.min),
-            max_value=None if spec.max is None else int(spec.max),
+        return TextField(max_length=spec.max_length, strip=True, widget=widget, **common)
+    if spec.type in ("integer", "number"):
+        if spec.role == "seed" and not placeholder:
+            placeholder = "Leave blank for random"
+        attrs = {"inputmode": "numeric" if spec.type == "integer" else "decimal"}
+        if placeholder:
+            attrs["placeholder"] = placeholder
+        validators = [_step_validator(spec)] if spec.step else []
+        if spec.type == "integer":
+            attrs["step"] = int(spec.step or 1)
+            return StrictIntegerField(
+                min_value=None if spec.min is None else int(spec.min),
+                max_value=None if spec.max is None else int(spec.max),
+                validators=validators,
+                widget=forms.NumberInput(attrs=attrs),
+                **common,
+            )
+        attrs["step"] = spec.step or "any"
+        return StrictFloatField(
+            min_value=spec.min,
+            max_value=spec.max,
             validators=validators,
             widget=forms.NumberInput(attrs=attrs),
             **common,
         )
-    if spec.type == "number":
-        validators = []
-        if spec.step:
-            validators.append(StepValueValidator(spec.step, offset=spec.min or 0))
-        return forms.FloatField(
-            min_value=spec.min,
-            max_value=spec.max,
-            validators=validators,
-            widget=forms.NumberInput(attrs={"step": spec.step or "any"}),
-            **common,
-        )
     if spec.type == "boolean":
         common["required"] = False
-        return forms.BooleanField(**common)
+        return forms.BooleanField(widget=forms.CheckboxInput(attrs={"role": "switch"}), **common)
     if spec.type == "enum":
-        values = spec.option_values
-        coerce: Any = str
-        if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-            coerce = int
-        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            coerce = float
         return forms.TypedChoiceField(
             choices=[(option.value, option.label) for option in spec.options],
-            coerce=coerce,
+            coerce=_enum_coerce(spec),
             empty_value=None,
             widget=forms.RadioSelect,
             **common,
         )
     if spec.type in ("image", "audio"):
-        accept = "image/jpeg,image/png,image/bmp,image/webp"
-        if spec.type == "audio":
-            accept = "audio/wav,audio/x-wav,audio/mpeg,.wav,.mp3"
         field = ReferenceField(catalog_field=spec, **common)
-        field.widget.attrs.update({"accept": accept})
+        field.widget.attrs.update(
+            {"accept": IMAGE_ACCEPT if spec.type == "image" else AUDIO_ACCEPT}
+        )
         return field
     raise ValueError(f"unknown field type {spec.type!r}")
 
 
+def _step_validator(spec: CatalogField):
+    """Values on the schema's step from its minimum (a step of 1 on integers is the type)."""
+    step, offset = spec.step, spec.min or 0
+
+    def validate(value: float) -> None:
+        if value is None:
+            return
+        steps = (value - offset) / step
+        if not math.isclose(steps, round(steps), abs_tol=1e-9):
+            low = offset + math.floor(steps) * step
+            raise ValidationError(
+                f"Enter a value on a step of {step:g} from {offset:g}: "
+                f"the nearest are {low:g} and {low + step:g}.",
+                code="step_size",
+            )
+
+    return validate
+
+
+# --- The form -----------------------------------------------------------------------------
+
+
 class GenerationForm(forms.Form):
-    """A form for one catalog model; build it with `generation_form_class(model)`."""
+    """A form for one catalog model; build it with `generation_form_class(model)`.
+
+    `fill_defaults`: a field absent from the data takes the schema's default (the API, whose
+    callers leave out what they do not change). On the page an unticked switch is absent, and
+    means off.
+    """
 
     catalog_model: CatalogModel
 
-    def __init__(self, *args: Any, owner: Any, **kwargs: Any):
+    def __init__(self, *args: Any, owner: Any, fill_defaults: bool = False, **kwargs: Any):
         self.owner = owner
+        self.fill_defaults = fill_defaults
         self.references: dict[str, Reference] = {}
         super().__init__(*args, **kwargs)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         model = self.catalog_model
-        # Booleans first, so conditions see the values that were sent.
+        if self.fill_defaults:
+            for spec in model.fields:
+                absent = spec.name not in self.data and spec.name not in (self.files or {})
+                if absent and spec.default is not None and spec.name not in self.errors:
+                    cleaned[spec.name] = spec.default
         values = {f.name: cleaned.get(f.name) for f in model.fields if not f.is_file}
+        off = set()
         for spec in model.fields:
             if spec.condition and not condition_met(spec, values):
                 # A field whose condition is off is neither validated nor sent.
                 self.errors.pop(spec.name, None)
-                cleaned[spec.name] = spec.default if spec.type == "boolean" else None
+                cleaned[spec.name] = None
+                off.add(spec.name)
         for spec in model.fields:
-            if spec.name in self.errors:
+            if spec.name in self.errors or spec.name in off:
                 continue
             value = cleaned.get(spec.name)
-            if value is None and spec.default is not None and spec.type not in ("text", "textarea"):
-                # Left out (e.g. by an API caller): the schema's default is what gets sent.
+            if value is None and spec.default is not None and spec.type in ("integer", "enum"):
+                # Left blank: the schema's default is what gets sent (and priced).
                 cleaned[spec.name] = value = spec.default
             if spec.is_file and isinstance(value, uuid.UUID):
                 from .selectors import reference_get_for_owner
@@ -179,7 +291,6 @@ class GenerationForm(forms.Form):
                     self.add_error(
                         spec.name, ReferenceField.default_error_messages["invalid_reference"]
                     )
-                    cleaned[spec.name] = None
                 else:
                     cleaned[spec.name] = reference
                     self.references[spec.name] = reference
@@ -193,12 +304,32 @@ class GenerationForm(forms.Form):
         }
 
     def values(self) -> dict[str, Any]:
-        """Clean non-file values by schema field name."""
+        """Clean non-file values by schema field name (files go as references)."""
         return {
             spec.name: self.cleaned_data.get(spec.name)
             for spec in self.catalog_model.fields
             if not spec.is_file
         }
+
+    def loose_values(self) -> dict[str, Any]:
+        """What the data says for each field, as far as it can be read, errors or not: for the
+        live price and the request preview while a person is still typing."""
+        if self.is_bound and hasattr(self, "cleaned_data"):
+            values = {}
+            for spec in self.catalog_model.fields:
+                if spec.name in self.errors:
+                    values[spec.name] = None
+                else:
+                    value = self.cleaned_data.get(spec.name)
+                    if isinstance(value, Reference | UploadCandidate | uuid.UUID):
+                        value = True
+                    values[spec.name] = value
+            return values
+        values = {}
+        for spec in self.catalog_model.fields:
+            value = self.get_initial_for_field(self.fields[spec.name], spec.name)
+            values[spec.name] = None if value == "" else value
+        return values
 
 
 def generation_form_class(model: CatalogModel) -> type[GenerationForm]:
@@ -209,3 +340,88 @@ def generation_form_class(model: CatalogModel) -> type[GenerationForm]:
         (GenerationForm,),
         {**fields, "catalog_model": model},
     )
+
+
+# --- Carrying values across a model switch ------------------------------------------------
+
+
+def _read_value(spec: CatalogField, data: Mapping[str, Any]) -> Any:
+    """A source field's value as sent by the page, or None when it cannot be read."""
+    if spec.type == "boolean":
+        return forms.CheckboxInput().value_from_datadict(data, {}, spec.name)
+    raw = data.get(spec.name)
+    if raw is None or raw == "":
+        return None
+    try:
+        if spec.is_file:
+            return str(uuid.UUID(str(raw)))
+        if spec.type in ("text", "textarea"):
+            return str(raw).replace("\r\n", "\n")
+        if spec.type in ("integer", "number"):
+            number = float(raw)
+            if not math.isfinite(number):
+                return None
+            return int(number) if spec.type == "integer" and number.is_integer() else number
+        if spec.type == "enum":
+            for option in spec.options:
+                if str(option.value) == str(raw):
+                    return option.meaning
+    except (TypeError, ValueError):
+        return None
+    return None
+
+
+def _fit(spec: CatalogField, meaning: Any) -> Any:
+    """The target field's value that means `meaning`, or None when nothing fits."""
+    if meaning is None:
+        return None
+    if spec.type == "boolean":
+        return meaning if isinstance(meaning, bool) else None
+    if spec.is_file or spec.type in ("text", "textarea"):
+        return meaning if isinstance(meaning, str) else None
+    numeric = isinstance(meaning, (int, float)) and not isinstance(meaning, bool)
+    if spec.type == "enum":
+        for option in spec.options:
+            if option.meaning == meaning or str(option.value).lower() == str(meaning).lower():
+                return option.value
+        numbers = sorted(
+            option.value for option in spec.options if isinstance(option.value, (int, float))
+        )
+        if numeric and numbers:
+            # A duration between the target's steps becomes the next step up (as it is priced).
+            return next((value for value in numbers if value >= meaning), numbers[-1])
+        return None
+    if spec.type in ("integer", "number") and numeric:
+        value = meaning
+        if spec.min is not None:
+            value = max(value, spec.min)
+        if spec.max is not None:
+            value = min(value, spec.max)
+        if spec.step:
+            base = spec.min or 0
+            value = base + math.ceil((value - base) / spec.step - 1e-9) * spec.step
+            if spec.max is not None and value > spec.max:
+                value -= spec.step
+        return int(value) if spec.type == "integer" else value
+    return None
+
+
+def values_carry_by_role(
+    *, source: CatalogModel, target: CatalogModel, data: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Initial values for `target`'s form from what was typed in `source`'s, matched by role
+    (never by name: `audio` is a switch in one model and a file in the other). Roles the target
+    lacks are dropped; a value the target cannot take leaves its default."""
+    if source.key == target.key:
+        return {spec.name: _read_value(spec, data) for spec in target.fields}
+    carried: dict[str, Any] = {}
+    for spec in target.fields:
+        if spec.role is None:
+            continue
+        origin = source.field_for_role(spec.role)
+        if origin is None or origin.type in ("image", "audio") and origin.type != spec.type:
+            continue
+        value = _fit(spec, _read_value(origin, data))
+        if value is not None:
+            carried[spec.name] = value
+    return carried

@@ -141,3 +141,62 @@ def test_apiframe_non_default_values_keep_their_documented_types():
         "seed": 0,
     }
     assert isinstance(body["wanParams"]["duration"], int)
+
+
+# --- The create page's "API request" preview ----------------------------------------------
+
+
+def test_a_key_is_masked_down_to_its_conventional_prefix():
+    from generations.wire import key_mask
+
+    assert key_mask("sk-0123456789abcdef") == "sk-********"
+    assert key_mask("afk_0123456789abcdef") == "afk_********"
+    assert key_mask("") == "********"
+    assert key_mask("sk-short") == "********"
+    assert key_mask("averylongsecretwithoutprefix") == "********"
+
+
+def test_the_preview_is_the_request_the_provider_would_get_and_its_curl_runs_in_a_shell(
+    settings,
+):
+    import json
+    import shlex
+
+    from generations.wire import provider_request_preview
+
+    settings.APIFRAME_API_BASE = "https://api.apiframe.ai"
+    settings.APIFRAME_API_KEY = "afk_0123456789abcdef"
+    settings.STUDIO_PUBLIC_URL = "https://studio.example"
+    preview = provider_request_preview(
+        model=catalog_get("wan-2.6-flash"),
+        values={
+            "prompt": "Don't stop",
+            "duration": 10,
+            "resolution": "1080p",
+            "negative_prompt": "",
+            "audio_enabled": True,
+            "enable_prompt_expansion": False,
+            "multi_shots": None,
+            "seed": 5,
+        },
+        files={"image": ".jpg"},
+    )
+    assert preview.url == "https://api.apiframe.ai/v2/videos/generate"
+    assert preview.headers["X-API-Key"] == "afk_********"
+    assert preview.body == {
+        "model": "wan-2.6-flash",
+        "prompt": "Don't stop",
+        "wanParams": {
+            "image": "https://studio.example/files/reference/<signed-token>/image.jpg",
+            "duration": 10,
+            "resolution": "1080p",
+            "audio_enabled": True,
+            "enable_prompt_expansion": False,
+            "seed": 5,
+        },
+    }
+    words = shlex.split(preview.curl.replace("\\\n", " "))
+    assert words[:4] == ["curl", "-X", "POST", "https://api.apiframe.ai/v2/videos/generate"]
+    assert "X-API-Key: afk_********" in words
+    assert json.loads(words[words.index("-d") + 1]) == preview.body
+    assert "0123456789abcdef" not in preview.curl
