@@ -6,6 +6,9 @@ app_name = "generations"
 
 urlpatterns = [
     path("", views.create, name="create"),
+    path("create/form/", views.create_form, name="create-form"),
+    path("create/preview/", views.create_preview, name="create-preview"),
+    path("references/upload/", views.reference_upload, name="reference-upload"),
     path("gallery/", views.gallery, name="gallery"),
     path("generations/<uuid:id>/", views.detail, name="detail"),
     path("generations/<uuid:id>/cancel/", views.cancel, name="cancel"),

@@ -6,7 +6,8 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -14,17 +15,35 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.ledger import ChargeRefused
 
-from .catalog import CatalogModel, catalog
-from .forms import GenerationForm, generation_form_class
+from .catalog import CatalogField, CatalogModel, catalog
+from .forms import (
+    GenerationForm,
+    ReferenceField,
+    generation_form_class,
+    upload_inspect,
+    values_carry_by_role,
+)
 from .models import Generation, Reference
+from .pricing import PriceError, price_quote
 from .selectors import (
     generation_get_for_viewer,
     generation_list_for_gallery,
     reference_get_for_owner,
+    references_recent,
 )
-from .services import IllegalTransition, generation_cancel, generation_create, references_store
+from .services import (
+    IllegalTransition,
+    generation_cancel,
+    generation_create,
+    reference_store,
+    references_store,
+)
 from .serving import stored_file_response
 from .signed_links import signed_file_resolve
+from .wire import provider_request_preview
+
+# The roles a price depends on (see pricing.price_quote).
+PRICED_ROLES = ("resolution", "duration", "audio_track", "reference_audio")
 
 
 def _model_from(request: HttpRequest) -> CatalogModel:
@@ -33,25 +52,99 @@ def _model_from(request: HttpRequest) -> CatalogModel:
     return models.get(key) or next(iter(models.values()))
 
 
-def _form_rows(form: GenerationForm) -> list[dict[str, Any]]:
-    """Each schema field with its bound field and, for files, the stored reference it holds."""
-    rows = []
-    for spec in form.catalog_model.fields:
-        rows.append(
-            {
-                "spec": spec,
-                "field": form[spec.name],
-                "reference": form.references.get(spec.name),
-            }
-        )
-    return rows
+def _field_row(
+    *, form: GenerationForm, spec: CatalogField, owner: Any, errors: list[str] | None = None
+) -> dict[str, Any]:
+    """One schema field as the page renders it: its bound field, its errors and, for a file
+    field, the chosen reference and the owner's recent ones to pick again."""
+    row: dict[str, Any] = {"spec": spec, "field": form[spec.name]}
+    row["errors"] = errors if errors is not None else list(form.errors.get(spec.name, []))
+    if spec.is_file:
+        reference = form.references.get(spec.name)
+        if reference is None and not form.is_bound:
+            initial = form.initial.get(spec.name)
+            if initial:
+                reference = reference_get_for_owner(owner=owner, id=initial, kind=spec.type)
+                if reference is not None:
+                    form.references[spec.name] = reference
+        row["reference"] = reference
+        recent = references_recent(owner=owner, kind=spec.type)
+        if reference is not None and all(item.pk != reference.pk for item in recent):
+            recent = [reference, *recent]
+        row["recent"] = recent
+    return row
+
+
+def _live(model: CatalogModel, form: GenerationForm) -> dict[str, Any]:
+    """The price and the request preview for what the form holds right now."""
+    values = form.loose_values()
+    files = {}
+    for spec in model.fields:
+        if spec.is_file:
+            reference = form.references.get(spec.name)
+            values[spec.name] = reference is not None
+            if reference is not None:
+                files[spec.name] = "." + reference.file.name.rsplit(".", 1)[-1]
+    priced = [model.field_for_role(role) for role in PRICED_ROLES]
+    try:
+        quote = price_quote(model=model, values=values)
+    except PriceError:
+        quote = None
+    if form.is_bound and any(spec and spec.name in form.errors for spec in priced):
+        quote = None  # a price for a value the form refuses would mislead
+    clean = {name: value for name, value in values.items() if not model.field(name).is_file}
+    preview = provider_request_preview(model=model, values=clean, files=files)
+    return {"quote": quote, "preview": preview}
+
+
+def _create_context(request: HttpRequest, model: CatalogModel, form: GenerationForm, **extra):
+    rows = [_field_row(form=form, spec=spec, owner=request.user) for spec in model.fields]
+    return {
+        "models": list(catalog().values()),
+        "model": model,
+        "form": form,
+        "rows": rows,
+        **_live(model, form),
+        **extra,
+    }
+
+
+def _switched_form(
+    request: HttpRequest, *, source: CatalogModel, target: CatalogModel
+) -> GenerationForm:
+    """The target model's form, filled by role from what the source model's form holds.
+
+    Uploads sent with it (the page without JavaScript) are validated and stored, so they carry
+    across as references like everything else."""
+    data = request.POST.copy()
+    if request.FILES:
+        source_form = generation_form_class(source)(data, request.FILES, owner=request.user)
+        source_form.is_valid()
+        stored = references_store(owner=request.user, uploads=source_form.valid_uploads())
+        for name, reference in stored.items():
+            data[name] = str(reference.id)
+    initial = values_carry_by_role(source=source, target=target, data=data)
+    return generation_form_class(target)(owner=request.user, initial=initial)
 
 
 @require_http_methods(["GET", "POST"])
 def create(request: HttpRequest) -> HttpResponse:
+    """The create page: pick a model, fill its schema's form, see the price, submit."""
     model = _model_from(request)
     form_class = generation_form_class(model)
+    notice = ""
     if request.method == "POST":
+        source = catalog().get(request.POST.get("current_model", "")) or model
+        if source.key != model.key or request.POST.get("action") == "switch":
+            # A model switch from the page without JavaScript: nothing is submitted.
+            form = _switched_form(request, source=source, target=model)
+            if source.key != model.key:
+                notice = f"Switched to {model.name}; what you entered came along where it fits."
+            return render(
+                request,
+                "generations/create.html",
+                _create_context(request, model, form, notice=notice),
+            )
         form = form_class(request.POST, request.FILES, owner=request.user)
         valid = form.is_valid()
         # Keep every valid upload, also when another field is wrong, so nothing is chosen twice.
@@ -70,16 +163,63 @@ def create(request: HttpRequest) -> HttpResponse:
                 url = reverse("generations:detail", args=[generation.id])
                 if request.htmx:
                     return HttpResponseClientRedirect(url)
-                return redirect(url, permanent=False)
+                return HttpResponseRedirect(url, status=303)
     else:
         form = form_class(owner=request.user)
-    context = {
-        "models": list(catalog().values()),
-        "model": model,
-        "form": form,
-        "rows": _form_rows(form),
-    }
-    return render(request, "generations/create.html", context)
+    return render(request, "generations/create.html", _create_context(request, model, form))
+
+
+@require_POST
+def create_form(request: HttpRequest) -> HttpResponse:
+    """The form of the model just picked (htmx swaps it in), carrying values across by role."""
+    model = _model_from(request)
+    source = catalog().get(request.POST.get("current_model", "")) or model
+    form = _switched_form(request, source=source, target=model)
+    return render(
+        request, "generations/create.html#model-form", _create_context(request, model, form)
+    )
+
+
+@require_POST
+def create_preview(request: HttpRequest) -> HttpResponse:
+    """The live price and "API request" panel for the form as it stands (htmx, debounced)."""
+    model = _model_from(request)
+    form = generation_form_class(model)(request.POST, owner=request.user)
+    form.is_valid()
+    context = {"model": model, "form": form, "oob": True, **_live(model, form)}
+    response = render(request, "generations/create.html#live", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+def reference_upload(request: HttpRequest) -> HttpResponse:
+    """Validate and store one reference as soon as it is chosen; answer with its field, showing
+    the stored file (or the field's error), for the page to put in place of the old one."""
+    model = _model_from(request)
+    name = request.POST.get("field", "")
+    try:
+        spec = model.field(name)
+    except KeyError:
+        raise Http404("No such field.") from None
+    if not spec.is_file:
+        raise Http404("No such field.")
+    form = generation_form_class(model)(owner=request.user)
+    upload = request.FILES.get(name)
+    status = 200
+    errors: list[str] = []
+    if upload is None:
+        errors, status = [ReferenceField.default_error_messages["required"]], 400
+    else:
+        try:
+            candidate = upload_inspect(spec, upload)
+        except ValidationError as error:
+            errors, status = list(error.messages), 400
+        else:
+            form.references[name] = reference_store(owner=request.user, upload=candidate)
+    row = _field_row(form=form, spec=spec, owner=request.user, errors=errors)
+    context = {"model": model, "row": row}
+    return render(request, "generations/create.html#field", context, status=status)
 
 
 @require_GET
