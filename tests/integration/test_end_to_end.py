@@ -33,7 +33,7 @@ def _submit(client, fields: dict, image: bytes) -> str:
         },
         headers={"Referer": client.base_url.join("/").__str__()},
     )
-    assert response.status_code == 302, response.text[:2000]
+    assert response.status_code == 303, response.text[:2000]
     match = re.match(r"^/generations/([0-9a-f-]{36})/$", response.headers["Location"])
     assert match, response.headers["Location"]
     return match.group(1)
