@@ -161,7 +161,9 @@ def test_bytes_that_are_not_an_image_are_refused_by_content(caller, file_server)
     response = _submit(caller, url)
     assert response.status_code == 400
     error = response.json()["error"]
-    assert error["param"] == "img_url" and "not a JPEG, PNG, BMP or WEBP" in error["message"]
+    assert (
+        error["param"] == "img_url" and "GIF image; only JPEG, PNG, BMP or WEBP" in error["message"]
+    )
 
 
 def test_a_missing_file_is_refused_with_the_status(caller, file_server):
