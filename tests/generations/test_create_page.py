@@ -436,3 +436,12 @@ def test_not_enough_credits_refuses_before_anything_is_sent(client):
     assert not Generation.objects.exists()
     poor.wallet.refresh_from_db()
     assert poor.wallet.balance == 2
+
+
+def test_each_fields_help_is_tied_to_its_input(signed_in):
+    html = signed_in.get("/").content.decode()
+    for name in ("prompt", "duration", "seed", "img_url"):
+        block = field_block(html, name)
+        assert f'aria-describedby="id_{name}_helptext"' in block
+        assert f'id="id_{name}_helptext"' in block
+    assert 'aria-describedby="id_resolution_helptext"' in field_block(html, "resolution")
