@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
@@ -13,7 +14,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from accounts.ledger import ChargeRefused
+from accounts.ledger import ChargeRefused, wallet_for_user
+from accounts.selectors import teams_for_user
+from accounts.services import user_remember_team
+from studio.ratelimit import rate_limit_hit, rate_parse
 
 from .catalog import CatalogField, CatalogModel, catalog
 from .forms import (
@@ -75,8 +79,41 @@ def _field_row(
     return row
 
 
-def _live(model: CatalogModel, form: GenerationForm) -> dict[str, Any]:
-    """The price and the request preview for what the form holds right now."""
+def _pay_from(request: HttpRequest) -> dict[str, Any]:
+    """The wallets the person can pay from, and the one chosen (a team's slug, or "" for theirs).
+
+    The choice comes from the form, else from the person's remembered team if they are still in it.
+    """
+    memberships = teams_for_user(user=request.user)
+    own = wallet_for_user(user=request.user)
+    choices = [{"slug": "", "label": "Your credits", "balance": own.balance}]
+    choices += [
+        {
+            "slug": m.team.slug,
+            "label": f"Team {m.team.name}",
+            "balance": m.team.wallet.balance if hasattr(m.team, "wallet") else 0,
+            "team": m.team,
+        }
+        for m in memberships
+    ]
+    wanted = request.POST.get("team") if request.method == "POST" else request.GET.get("team")
+    if wanted is None and request.user.preferred_team_id:
+        wanted = next(
+            (
+                c["slug"]
+                for c in choices
+                if c.get("team") and c["team"].pk == request.user.preferred_team_id
+            ),
+            "",
+        )
+    chosen = next((c for c in choices if c["slug"] == (wanted or "")), None)
+    return {"choices": choices, "chosen": chosen, "wanted": wanted or ""}
+
+
+def _live(
+    model: CatalogModel, form: GenerationForm, pay: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The price, the wallet it comes from, and the request preview for the form right now."""
     values = form.loose_values()
     files = {}
     for spec in model.fields:
@@ -94,7 +131,10 @@ def _live(model: CatalogModel, form: GenerationForm) -> dict[str, Any]:
         quote = None  # a price for a value the form refuses would mislead
     clean = {name: value for name, value in values.items() if not model.field(name).is_file}
     preview = provider_request_preview(model=model, values=clean, files=files)
-    return {"quote": quote, "preview": preview}
+    live: dict[str, Any] = {"quote": quote, "preview": preview, "pay": pay}
+    if pay and pay["chosen"] and quote is not None:
+        live["shortfall"] = max(quote.credits - pay["chosen"]["balance"], 0)
+    return live
 
 
 def _create_context(request: HttpRequest, model: CatalogModel, form: GenerationForm, **extra):
@@ -104,7 +144,7 @@ def _create_context(request: HttpRequest, model: CatalogModel, form: GenerationF
         "model": model,
         "form": form,
         "rows": rows,
-        **_live(model, form),
+        **_live(model, form, _pay_from(request)),
         **extra,
     }
 
@@ -149,21 +189,43 @@ def create(request: HttpRequest) -> HttpResponse:
         valid = form.is_valid()
         # Keep every valid upload, also when another field is wrong, so nothing is chosen twice.
         form.references.update(references_store(owner=request.user, uploads=form.valid_uploads()))
+        pay = _pay_from(request)
+        if pay["chosen"] is None:
+            form.add_error(None, "You are not in that team any more; choose where to pay from.")
+            valid = False
+        status = 200
         if valid:
+            wait = rate_limit_hit(
+                key=f"submit:{request.user.pk}", rate=rate_parse(settings.STUDIO_SUBMIT_RATE)
+            )
+            if wait is not None:
+                form.add_error(
+                    None,
+                    f"You are starting videos very quickly; wait {int(wait + 0.999)} s and submit "
+                    "again (everything you entered is still here).",
+                )
+                valid, status = False, 429
+        if valid:
+            team = pay["chosen"].get("team")
             try:
                 generation = generation_create(
                     user=request.user,
                     model=model,
                     values=form.values(),
                     references=dict(form.references),
+                    team=team,
                 )
             except ChargeRefused as error:
                 form.add_error(None, str(error))
             else:
+                user_remember_team(user=request.user, team=team)
                 url = reverse("generations:detail", args=[generation.id])
                 if request.htmx:
                     return HttpResponseClientRedirect(url)
                 return HttpResponseRedirect(url, status=303)
+        return render(
+            request, "generations/create.html", _create_context(request, model, form), status=status
+        )
     else:
         form = form_class(owner=request.user)
     return render(request, "generations/create.html", _create_context(request, model, form))
@@ -186,7 +248,7 @@ def create_preview(request: HttpRequest) -> HttpResponse:
     model = _model_from(request)
     form = generation_form_class(model)(request.POST, owner=request.user)
     form.is_valid()
-    context = {"model": model, "form": form, "oob": True, **_live(model, form)}
+    context = {"model": model, "form": form, "oob": True, **_live(model, form, _pay_from(request))}
     response = render(request, "generations/create.html#live", context)
     response["Cache-Control"] = "no-store"
     return response
