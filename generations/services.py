@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from accounts.ledger import credits_charge, credits_refund, wallet_for_team, wallet_for_user
 from accounts.models import LedgerEntry, Team, User
+from studio.logs import generation_log_context
 
 from .catalog import CatalogModel, catalog_get
 from .forms import UploadCandidate
@@ -434,7 +435,8 @@ def generation_submit(*, generation_id: uuid.UUID | str) -> Generation | None:
                 message=f"The model {candidate.model_key} is no longer in the catalog.",
             )
             continue
-        sent = _submit_one(candidate, model)
+        with generation_log_context(candidate.id):  # it may not be the one the task named
+            sent = _submit_one(candidate, model)
         if sent is None or sent.state == State.PENDING:
             break  # the provider is not reachable: the others wait too
     return sent

@@ -1,18 +1,31 @@
-"""Serving stored files after a permission check: HTTP Range, and proxy offload in production.
+"""Serving stored files after a permission check: HTTP Range, and offload in production.
 
-With STUDIO_MEDIA_ACCEL_PREFIX set (e.g. `/protected-media/`), the response only carries an
-`X-Accel-Redirect` header and the proxy sends the bytes; otherwise Django streams them.
+The caller has checked permission; then, by how media is stored:
+- object storage (STUDIO_MEDIA_STORAGE=s3): a redirect to a presigned link to the object that
+  lives 5 minutes (studio.storage.OBJECT_LINK_SECONDS), carrying the content type and name;
+- local files behind a proxy (STUDIO_MEDIA_ACCEL_PREFIX, e.g. `/protected-media/`): an empty
+  response with `X-Accel-Redirect`, and the proxy sends the bytes (docs/deploy.md);
+- otherwise Django streams the file itself, honouring a single Range.
 """
 
 from __future__ import annotations
 
 import mimetypes
 import re
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.utils.http import content_disposition_header
+
+from studio.storage import OBJECT_LINK_SECONDS, uses_object_storage
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 CHUNK = 64 * 1024
@@ -43,10 +56,13 @@ def stored_file_response(
 ) -> HttpResponse:
     """A response with the bytes of the stored file `name`, honouring a single Range."""
     content_type = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    if uses_object_storage():
+        return _presigned_redirect(name, content_type, download_name, as_attachment)
     accel = getattr(settings, "STUDIO_MEDIA_ACCEL_PREFIX", "")
     if accel:
         response = HttpResponse(content_type=content_type)
-        response["X-Accel-Redirect"] = accel.rstrip("/") + "/" + name
+        # The proxy decodes the URI it is given: quote the stored name.
+        response["X-Accel-Redirect"] = accel.rstrip("/") + "/" + quote(name)
         _finish(response, download_name, as_attachment, cache_seconds)
         return response
 
@@ -98,3 +114,21 @@ def _finish(
     response["Cache-Control"] = (
         f"private, max-age={cache_seconds}" if cache_seconds else "private, no-store"
     )
+
+
+def _presigned_redirect(
+    name: str, content_type: str, download_name: str | None, as_attachment: bool
+) -> HttpResponse:
+    parameters = {"ResponseContentType": content_type}
+    disposition = (
+        content_disposition_header(as_attachment, download_name or "")
+        if download_name or as_attachment
+        else None
+    )
+    if disposition:
+        parameters["ResponseContentDisposition"] = disposition
+    url = default_storage.url(name, parameters=parameters, expire=OBJECT_LINK_SECONDS)
+    response = HttpResponseRedirect(url)
+    # The link dies in 5 minutes: nobody may keep the redirect longer than the link lives.
+    response["Cache-Control"] = "private, no-store"
+    return response

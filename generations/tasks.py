@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from studio.logs import generation_log_context
+
 from . import results, services, tracker
 
 
 def generation_submit_task(generation_id: str) -> None:
-    services.generation_submit(generation_id=generation_id)
+    with generation_log_context(generation_id):
+        services.generation_submit(generation_id=generation_id)
 
 
 def generation_store_result_task(generation_id: str) -> None:
-    results.generation_store_result(generation_id=generation_id)
+    with generation_log_context(generation_id):
+        results.generation_store_result(generation_id=generation_id)
 
 
 def tracker_run_task() -> str:

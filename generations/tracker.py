@@ -22,6 +22,9 @@ from django.db import close_old_connections, connection
 from django.db.models import F, Q
 from django.utils import timezone
 
+from studio.logs import generation_log_context
+from studio.worker_shutdown import stop_requested
+
 from .models import Generation, TrackerLease
 from .providers import ErrorKind, ProviderError, ProviderTask, provider_client
 
@@ -138,6 +141,11 @@ def tracker_run(*, run_seconds: float | None = None) -> str:
     )
     try:
         while time.monotonic() < stop:
+            # Graceful shutdown: this worker's cluster is stopping (SIGTERM), so hand over now
+            # (the successor is enqueued below) and let another cluster track from its next tick.
+            if stop_requested():
+                reason = "the worker is stopping"
+                break
             if not lease_renew(holder):
                 reason = "lost the lease"
                 break
@@ -226,13 +234,16 @@ def _enqueue_results(now) -> None:
         enqueue_store(generation_id)
 
 
-def _read(provider: str, task_id: str) -> ProviderTask | ProviderError:
+def _read(generation_id, provider: str, task_id: str) -> ProviderTask | ProviderError:
     try:
-        return provider_client(provider).read(task_id=task_id)
+        with generation_log_context(generation_id):
+            return provider_client(provider).read(task_id=task_id)
     except ProviderError as error:
         return error
     except Exception as error:  # a parsing bug must never stop the tracker
-        logger.exception("reading task %s failed", task_id)
+        logger.exception(
+            "reading task %s failed", task_id, extra={"generation_id": str(generation_id)}
+        )
         return ProviderError(ErrorKind.MALFORMED, f"Reading the task failed ({error!r}).")
     finally:
         connection.close()
@@ -253,7 +264,7 @@ def _poll_due(now, pool: ThreadPoolExecutor, stop_at: float | None) -> int:
         return 0
     futures: dict[Future, tuple] = {}
     for row in due:
-        futures[pool.submit(_read, row[1], row[2])] = row
+        futures[pool.submit(_read, row[0], row[1], row[2])] = row
     pending = set(futures)
     while pending:
         timeout = None if stop_at is None else max(1.0, stop_at - time.monotonic() + 30)
@@ -263,13 +274,14 @@ def _poll_due(now, pool: ThreadPoolExecutor, stop_at: float | None) -> int:
         for future in done:
             generation_id = futures[future][0]
             outcome = future.result()
-            try:
-                if isinstance(outcome, ProviderError):
-                    _poll_failed(generation_id, outcome)
-                else:
-                    generation_apply_provider_task(generation_id=generation_id, task=outcome)
-            except Exception:
-                logger.exception("applying the state of %s failed", generation_id)
+            with generation_log_context(generation_id):
+                try:
+                    if isinstance(outcome, ProviderError):
+                        _poll_failed(generation_id, outcome)
+                    else:
+                        generation_apply_provider_task(generation_id=generation_id, task=outcome)
+                except Exception:
+                    logger.exception("applying the state of %s failed", generation_id)
     close_old_connections()
     return len(due)
 

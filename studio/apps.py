@@ -7,3 +7,7 @@ class StudioConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .worker_shutdown import connect
+
+        # Graceful stop of django-q2 workers (a no-op outside a qcluster process).
+        connect()

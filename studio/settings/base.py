@@ -12,6 +12,9 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from studio.logs import logging_config
+from studio.storage import media_storage_from_env
+
 from .env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -184,8 +187,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 # Media is never served from a public URL; MEDIA_URL only names storage paths.
 MEDIA_URL = "/media-not-public/"
+# Local files by default; an S3-compatible bucket with STUDIO_MEDIA_STORAGE=s3 (studio/storage.py).
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": media_storage_from_env(),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 # Static files come straight from static/ and the apps, so `make run` needs no collectstatic.
@@ -210,21 +214,11 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Studio <studio@localhost>")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
-    },
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {
-        "httpx": {"level": "WARNING"},
-        "httpcore": {"level": "WARNING"},
-    },
-}
+# One handler for every logger, adding the generation id to lines about a generation and
+# redacting secrets; STUDIO_LOG_FORMAT=json writes one JSON object per line (studio/logs.py).
+LOGGING = logging_config(
+    fmt=env_str("STUDIO_LOG_FORMAT", "plain"), level=env_str("LOG_LEVEL", "INFO")
+)
 
 # --- The studio's own settings -------------------------------------------------------------
 
@@ -236,6 +230,10 @@ MODELSTREAM_API_KEY = env_str("MODELSTREAM_API_KEY")
 APIFRAME_API_BASE = env_str("APIFRAME_API_BASE", "https://api.apiframe.ai").rstrip("/")
 APIFRAME_API_KEY = env_str("APIFRAME_API_KEY")
 APIFRAME_WEBHOOKS = env_bool("APIFRAME_WEBHOOKS", False)
+
+# With a proxy in front (production), media views answer with only an X-Accel-Redirect to
+# this internal location and the proxy sends the bytes (see docs/deploy.md).
+STUDIO_MEDIA_ACCEL_PREFIX = env_str("STUDIO_MEDIA_ACCEL_PREFIX")
 
 # Hosts or CIDRs the guarded fetcher may reach although they are internal.
 STUDIO_FETCH_ALLOWED_HOSTS = env_list("STUDIO_FETCH_ALLOWED_HOSTS", [])
