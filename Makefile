@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint migrations-check clean
+.PHONY: run test prod audit lint migrations-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,16 @@ test: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .
 	DJANGO_SETTINGS_MODULE=studio.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make prod: web + workers on PostgreSQL and Redis from the environment (docs/deploy.md).
+prod: $(VENV)/.installed
+	$(BIN)/python -m studio.launch_production
+
+## make audit: pip-audit over the pinned requirements, a report (needs the vulnerability database).
+audit: $(VENV)/.installed
+	@$(BIN)/python -m pip install --quiet -r requirements-audit.txt 2>/dev/null || \
+	  { echo "make audit: pip-audit could not be installed (offline?); no report."; exit 0; }
+	@$(BIN)/python -m studio.audit
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
