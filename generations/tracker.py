@@ -12,6 +12,8 @@ enqueues its successor before it lets the lease go.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -130,7 +132,8 @@ def work_remaining() -> bool:
 
 def tracker_run(*, run_seconds: float | None = None) -> str:
     """Track for up to `run_seconds`; returns why it stopped."""
-    holder = uuid.uuid4().hex
+    # host:pid:nonce (≤ 64 chars) tells an operator, and the shutdown test, which worker holds it.
+    holder = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     if not lease_acquire(holder, wait_seconds=5.0):
         return "another tracker holds the lease"
     run_seconds = settings.STUDIO_TRACKER_RUN_SECONDS if run_seconds is None else run_seconds

@@ -90,7 +90,7 @@ _PATTERNS = [
     # The token of a signed file link is a bearer credential for that file.
     (re.compile(r"(?P<head>/files/[a-z]+/)[^/\s]+(?=/)"), r"\g<head>***"),
 ]
-_MIN_SECRET_LENGTH = 6
+_MIN_SECRET_LENGTH = 8
 
 
 def _secret_values(environ: dict[str, str]) -> list[str]:

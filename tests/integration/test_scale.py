@@ -1,0 +1,160 @@
+"""Two qcluster processes on one database and broker: no duplicates, nothing lost on SIGTERM.
+
+Its own stack (simulator, web server, clusters `a` and `b`), because it stops a cluster. In CI
+the second pass runs it on PostgreSQL + Redis, the production pairing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from generations.models import Generation, TrackerLease
+from generations.tracker import LEASE_NAME
+from tests.factories import make_user
+from tests.generations.test_lifecycle import _create
+from tests.live_stack import ARTIFACTS, LiveStack, free_port, stack_environment, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+USERS = 3
+PER_USER = 4  # the default in-flight limit per person: all of them go out at once
+
+
+@pytest.fixture(scope="module")
+def two_clusters(django_db_setup, django_db_blocker):
+    ARTIFACTS.mkdir(exist_ok=True)
+    with django_db_blocker.unblock():
+        web_port, simulator_port = free_port(), free_port()
+        env = stack_environment(web_port, simulator_port)
+        # Jobs wait a while at the "provider", so a batch is still in flight when a cluster stops.
+        env.update({"SIMULATOR_QUEUE_SECONDS": "2", "STUDIO_Q_WORKERS": "3"})
+        stack = LiveStack(
+            url=f"http://127.0.0.1:{web_port}",
+            simulator_url=f"http://127.0.0.1:{simulator_port}",
+            env=env,
+        )
+        for name in ("scale-a", "scale-b"):
+            log = ARTIFACTS / f"live-{name}.log"
+            log.unlink(missing_ok=True)
+        try:
+            stack.start_simulator()
+            stack.start_web()
+            stack.start_cluster("scale-a")
+            stack.start_cluster("scale-b")
+            stack.wait_ready()
+            yield stack
+        finally:
+            stack.stop()
+
+
+def _batch(settings, stack: LiveStack) -> list:
+    settings.STUDIO_PUBLIC_URL = stack.url
+    ids = []
+    for _ in range(USERS):
+        owner = make_user(credits=200)
+        ids += [_create(owner).id for _ in range(PER_USER)]
+    return ids
+
+
+def _wait_final(ids, timeout=150) -> list[Generation]:
+    def all_final():
+        rows = list(Generation.objects.filter(pk__in=ids))
+        return rows if all(g.is_final for g in rows) else None
+
+    return wait_until(all_final, timeout=timeout, interval=0.5, what="every generation to end")
+
+
+def _processed(log: Path) -> set[str]:
+    """Generation ids whose submit or store task this cluster's workers ran (django-q's log)."""
+    text = log.read_text(errors="replace")
+    return set(re.findall(r"processing (?:submit|store) ([0-9a-f-]{36})", text))
+
+
+def test_two_clusters_share_a_batch_without_duplicates(two_clusters, settings):
+    before = two_clusters.simulator_stats()
+    ids = _batch(settings, two_clusters)
+
+    done = _wait_final(ids)
+
+    assert [g.state for g in done] == ["succeeded"] * len(ids), [
+        (g.state, g.error_message) for g in done if g.state != "succeeded"
+    ]
+    after = two_clusters.simulator_stats()
+    assert after["submits"] - before["submits"] == len(ids)  # each sent exactly once
+    assert after["duplicate_submits"] == before["duplicate_submits"] == 0
+    for generation in done:
+        states = [e.to_state for e in generation.events.all()]
+        assert states.count("submitting") == 1 and states[-1] == "succeeded"
+    by_a = _processed(two_clusters.logs["scale-a"]) & {str(i) for i in ids}
+    by_b = _processed(two_clusters.logs["scale-b"]) & {str(i) for i in ids}
+    assert by_a and by_b, "both clusters must have done part of the work"
+
+
+def _cluster_of(pid: int, stack: LiveStack) -> str | None:
+    """Which of the stack's clusters a worker process belongs to (walking up its parents)."""
+    mains = {process.pid: name for name, process in stack.processes.items()}
+    for _ in range(4):
+        if pid in mains:
+            return mains[pid]
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            return None
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+    return None
+
+
+def _holder() -> tuple[str, int] | None:
+    lease = TrackerLease.objects.filter(name=LEASE_NAME).first()
+    if lease is None or not lease.holder:
+        return None
+    return lease.holder, int(lease.holder.split(":")[1])
+
+
+def test_sigterm_to_a_cluster_hands_the_tracker_over_and_loses_nothing(two_clusters, settings):
+    before = two_clusters.simulator_stats()
+    ids = _batch(settings, two_clusters)
+
+    # Wait until the batch is at the provider and a tracker follows it.
+    wait_until(
+        lambda: Generation.objects.filter(pk__in=ids, state__in=["queued", "running"]).count()
+        >= len(ids) // 2,
+        timeout=60,
+        what="the batch at the provider",
+    )
+    holder, pid = wait_until(_holder, timeout=30, what="a tracker to hold the lease")
+    stopping = _cluster_of(pid, two_clusters)
+    assert stopping in ("scale-a", "scale-b"), (holder, pid)
+    other = "scale-b" if stopping == "scale-a" else "scale-a"
+
+    stopped_at = time.monotonic()
+    os.kill(two_clusters.processes[stopping].pid, signal.SIGTERM)  # the cluster's main process
+
+    def handed_over():
+        current = _holder()
+        if current and current[0] != holder and _cluster_of(current[1], two_clusters) == other:
+            return time.monotonic() - stopped_at
+        return None
+
+    handover_seconds = wait_until(handed_over, timeout=15, interval=0.05, what="the handover")
+    # One tick is 0.25 s plus the time to read every due task; allow for a busy shared machine.
+    assert handover_seconds < 5, handover_seconds
+    # The stopped cluster finished what it had in hand and left, long before its tracker's
+    # run would have ended (STUDIO_TRACKER_RUN_SECONDS=20).
+    assert two_clusters.processes[stopping].wait(timeout=20) == 0
+    assert time.monotonic() - stopped_at < 15
+
+    done = _wait_final(ids)
+    assert [g.state for g in done] == ["succeeded"] * len(ids), [
+        (g.state, g.error_kind, g.error_message) for g in done if g.state != "succeeded"
+    ]
+    after = two_clusters.simulator_stats()
+    assert after["submits"] - before["submits"] == len(ids)
+    assert after["duplicate_submits"] == 0
+    print(f"tracker handed over {handover_seconds:.2f} s after SIGTERM")
