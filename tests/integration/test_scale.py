@@ -1,7 +1,8 @@
 """Two qcluster processes on one database and broker: no duplicates, nothing lost on SIGTERM.
 
-Its own stack (simulator, web server, clusters `a` and `b`), because it stops a cluster. In CI
-the second pass runs it on PostgreSQL + Redis, the production pairing.
+Runs on the session's live stack (web server, simulator, cluster `cluster`) with a second
+cluster `cluster-b` started beside it. In CI the second pass runs it on PostgreSQL + Redis,
+the production pairing.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -18,47 +20,53 @@ from generations.models import Generation, TrackerLease
 from generations.tracker import LEASE_NAME
 from tests.factories import make_user
 from tests.generations.test_lifecycle import _create
-from tests.live_stack import ARTIFACTS, LiveStack, free_port, stack_environment, wait_until
+from tests.live_stack import LiveStack, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 USERS = 3
 PER_USER = 4  # the default in-flight limit per person: all of them go out at once
+CLUSTERS = ("cluster", "cluster-b")
+
+
+def _cluster_running(stack: LiveStack, name: str) -> bool:
+    process = stack.processes.get(name)
+    return process is not None and process.poll() is None
 
 
 @pytest.fixture(scope="module")
-def two_clusters(django_db_setup, django_db_blocker):
-    ARTIFACTS.mkdir(exist_ok=True)
-    with django_db_blocker.unblock():
-        web_port, simulator_port = free_port(), free_port()
-        env = stack_environment(web_port, simulator_port)
-        # Jobs wait a while at the "provider", so a batch is still in flight when a cluster stops.
-        env.update({"SIMULATOR_QUEUE_SECONDS": "2", "STUDIO_Q_WORKERS": "3"})
-        stack = LiveStack(
-            url=f"http://127.0.0.1:{web_port}",
-            simulator_url=f"http://127.0.0.1:{simulator_port}",
-            env=env,
-        )
-        for name in ("scale-a", "scale-b"):
-            log = ARTIFACTS / f"live-{name}.log"
-            log.unlink(missing_ok=True)
-        try:
-            stack.start_simulator()
-            stack.start_web()
-            stack.start_cluster("scale-a")
-            stack.start_cluster("scale-b")
-            stack.wait_ready()
-            yield stack
-        finally:
-            stack.stop()
+def two_clusters(live_stack):
+    """The live stack with two clusters; afterwards it is left with its one cluster again."""
+    for name in CLUSTERS:
+        if not _cluster_running(live_stack, name):
+            live_stack.start_cluster(name)
+    wait_until(
+        lambda: _clusters_reporting() >= 2, timeout=60, what="two clusters reporting to the broker"
+    )
+    yield live_stack
+    extra = live_stack.processes.pop("cluster-b")
+    extra.send_signal(signal.SIGTERM)
+    try:
+        extra.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(extra.pid, signal.SIGKILL)
+        extra.wait()
+    if not _cluster_running(live_stack, "cluster"):
+        live_stack.start_cluster("cluster")
 
 
-def _batch(settings, stack: LiveStack) -> list:
+def _clusters_reporting() -> int:
+    from django_q.status import Stat
+
+    return sum(1 for stat in Stat.get_all() if str(stat.status) in ("Idle", "Working"))
+
+
+def _batch(settings, stack: LiveStack, **values) -> list:
     settings.STUDIO_PUBLIC_URL = stack.url
     ids = []
     for _ in range(USERS):
         owner = make_user(credits=200)
-        ids += [_create(owner).id for _ in range(PER_USER)]
+        ids += [_create(owner, **values).id for _ in range(PER_USER)]
     return ids
 
 
@@ -91,8 +99,8 @@ def test_two_clusters_share_a_batch_without_duplicates(two_clusters, settings):
     for generation in done:
         states = [e.to_state for e in generation.events.all()]
         assert states.count("submitting") == 1 and states[-1] == "succeeded"
-    by_a = _processed(two_clusters.logs["scale-a"]) & {str(i) for i in ids}
-    by_b = _processed(two_clusters.logs["scale-b"]) & {str(i) for i in ids}
+    by_a = _processed(two_clusters.logs["cluster"]) & {str(i) for i in ids}
+    by_b = _processed(two_clusters.logs["cluster-b"]) & {str(i) for i in ids}
     assert by_a and by_b, "both clusters must have done part of the work"
 
 
@@ -119,19 +127,22 @@ def _holder() -> tuple[str, int] | None:
 
 def test_sigterm_to_a_cluster_hands_the_tracker_over_and_loses_nothing(two_clusters, settings):
     before = two_clusters.simulator_stats()
-    ids = _batch(settings, two_clusters)
+    # Longer videos take longer to render, so the batch is still in flight at the SIGTERM.
+    ids = _batch(settings, two_clusters, duration=5)
 
     # Wait until the batch is at the provider and a tracker follows it.
     wait_until(
-        lambda: Generation.objects.filter(pk__in=ids, state__in=["queued", "running"]).count()
-        >= len(ids) // 2,
+        lambda: (
+            Generation.objects.filter(pk__in=ids, state__in=["queued", "running"]).count()
+            >= len(ids) // 2
+        ),
         timeout=60,
         what="the batch at the provider",
     )
     holder, pid = wait_until(_holder, timeout=30, what="a tracker to hold the lease")
     stopping = _cluster_of(pid, two_clusters)
-    assert stopping in ("scale-a", "scale-b"), (holder, pid)
-    other = "scale-b" if stopping == "scale-a" else "scale-a"
+    assert stopping in CLUSTERS, (holder, pid)
+    other = CLUSTERS[1] if stopping == CLUSTERS[0] else CLUSTERS[0]
 
     stopped_at = time.monotonic()
     os.kill(two_clusters.processes[stopping].pid, signal.SIGTERM)  # the cluster's main process
@@ -146,7 +157,7 @@ def test_sigterm_to_a_cluster_hands_the_tracker_over_and_loses_nothing(two_clust
     # One tick is 0.25 s plus the time to read every due task; allow for a busy shared machine.
     assert handover_seconds < 5, handover_seconds
     # The stopped cluster finished what it had in hand and left, long before its tracker's
-    # run would have ended (STUDIO_TRACKER_RUN_SECONDS=20).
+    # run would have ended (STUDIO_TRACKER_RUN_SECONDS=20 in the live stack).
     assert two_clusters.processes[stopping].wait(timeout=20) == 0
     assert time.monotonic() - stopped_at < 15
 
