@@ -49,6 +49,8 @@ def _queue() -> dict:
         )
         if oldest is not None:
             oldest_age = round((now - oldest).total_seconds(), 1)
+    elif result["broker"] == "redis":
+        oldest_age = _redis_oldest_age(broker, now)
     result["oldest_queued_seconds"] = oldest_age
     stats = Stat.get_all(broker=broker)
     beats = [stat.timestamp for stat in stats if getattr(stat, "timestamp", None)]
@@ -60,6 +62,17 @@ def _queue() -> dict:
     if not result["ok"]:
         result["error"] = "no worker has reported recently"
     return result
+
+
+def _redis_oldest_age(broker, now) -> float | None:
+    """Age of the task at the head of the Redis list (django-q2 stamps `started` on enqueue)."""
+    from django_q.signing import SignedPackage
+
+    pack = broker.connection.lindex(broker.list_key, 0)
+    if pack is None:
+        return None
+    started = SignedPackage.loads(pack).get("started")
+    return round((now - started).total_seconds(), 1) if started else None
 
 
 def _storage() -> dict:
