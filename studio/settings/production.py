@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 from studio.logs import logging_config
+from studio.security import content_security_policy
 from studio.storage import media_origins
 
 from .base import *  # noqa: F403
@@ -94,21 +95,7 @@ MIDDLEWARE = [*MIDDLEWARE]
 MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
                   "csp.middleware.CSPMiddleware")  # fmt: skip
 INSTALLED_APPS = [*INSTALLED_APPS, "csp"]  # noqa: F405
-CONTENT_SECURITY_POLICY = {
-    "DIRECTIVES": {
-        "default-src": ["'self'"],
-        "script-src": ["'self'"],
-        "style-src": ["'self'"],
-        "img-src": ["'self'", "data:", *_MEDIA],
-        "media-src": ["'self'", *_MEDIA],
-        "connect-src": ["'self'"],
-        "font-src": ["'self'"],
-        "object-src": ["'none'"],
-        "base-uri": ["'self'"],
-        "form-action": ["'self'"],
-        "frame-ancestors": ["'none'"],
-    }
-}
+CONTENT_SECURITY_POLICY = content_security_policy(media_origins=_MEDIA)
 
 # One JSON object per line, for the log collector.
 LOGGING = logging_config(
