@@ -6,8 +6,9 @@ costs. wrk drives the load (Debian: `apt-get install wrk`): 16 connections, each
 person (one shared account with a full gallery), for a bounded time and a bounded number of
 requests. Everything stays on 127.0.0.1 and every process started here is stopped.
 
-    .venv/bin/python bench/load_web.py [--seconds 10] [--connections 16] [--generations 2000]
+    .venv/bin/python bench/load_web.py [--seconds 5] [--rounds 3] [--connections 16]
 
+Pages take turns for --rounds rounds of --seconds each; the figures are medians over rounds.
 Prints a Markdown table (for docs/performance.md) and writes bench/out/load_web.json.
 """
 
@@ -20,6 +21,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -133,8 +135,9 @@ def _wrk(url: str, *, seconds: float, connections: int, env: dict[str, str]) -> 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=10.0, help="per page (default 10)")
-    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per page and round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (medians are reported)")
+    parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--connections", type=int, default=16, help="concurrent users")
     parser.add_argument("--generations", type=int, default=2000, help="rows in the gallery")
     parser.add_argument("--max-requests", type=int, default=200_000, help="cap per wrk thread")
@@ -196,18 +199,31 @@ def main() -> int:
             "BENCH_COOKIE": f"sessionid={data['cookie']}",
             "BENCH_MAX_REQUESTS_PER_THREAD": str(args.max_requests),
         }
-        results = {}
-        for name, (path, htmx) in TARGETS.items():
-            url = base + path.format(running=data["running"])
-            target_env = {**wrk_env, "BENCH_HTMX": "1" if htmx else "0"}
-            probe = urllib.request.Request(url, headers={"Cookie": wrk_env["BENCH_COOKIE"]})
-            with urllib.request.urlopen(probe, timeout=10) as response:
-                assert response.status == 200, (name, response.status)
-            _wrk(url, seconds=args.warmup, connections=args.connections, env=target_env)
-            results[name] = _wrk(
-                url, seconds=args.seconds, connections=args.connections, env=target_env
-            )
-            print(f"{name}: {results[name]}", flush=True)
+        rounds: dict[str, list[dict]] = {name: [] for name in TARGETS}
+        # Pages take turns, round after round, so a burst of load from elsewhere on the
+        # machine hits them all alike; each figure is the median over the rounds.
+        for round_number in range(1, args.rounds + 1):
+            for name, (path, htmx) in TARGETS.items():
+                url = base + path.format(running=data["running"])
+                target_env = {**wrk_env, "BENCH_HTMX": "1" if htmx else "0"}
+                probe = urllib.request.Request(url, headers={"Cookie": wrk_env["BENCH_COOKIE"]})
+                with urllib.request.urlopen(probe, timeout=10) as response:
+                    assert response.status == 200, (name, response.status)
+                if args.warmup:
+                    _wrk(url, seconds=args.warmup, connections=args.connections, env=target_env)
+                figures = _wrk(
+                    url, seconds=args.seconds, connections=args.connections, env=target_env
+                )
+                rounds[name].append(figures)
+                print(f"round {round_number} {name}: {figures}", flush=True)
+        results = {
+            name: {
+                key: statistics.median(run[key] for run in runs)
+                for key in runs[0]
+                if isinstance(runs[0][key], int | float)
+            }
+            for name, runs in rounds.items()
+        }
     finally:
         if server is not None and server.poll() is None:
             server.send_signal(signal.SIGTERM)
@@ -223,6 +239,7 @@ def main() -> int:
     report = {
         "connections": args.connections,
         "seconds": args.seconds,
+        "rounds": args.rounds,
         "generations": args.generations,
         "cores": os.cpu_count(),
         "results": results,
