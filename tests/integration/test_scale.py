@@ -7,10 +7,12 @@ the production pairing.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from generations.models import Generation, TrackerLease
 from generations.tracker import LEASE_NAME
 from tests.factories import make_user
 from tests.generations.test_lifecycle import _create
-from tests.live_stack import LiveStack, wait_until
+from tests.live_stack import ARTIFACTS, LiveStack, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -37,9 +39,12 @@ def _cluster_running(stack: LiveStack, name: str) -> bool:
 @pytest.fixture(scope="module")
 def two_clusters(live_stack):
     """The live stack with two clusters; afterwards it is left with its one cluster again."""
-    for name in CLUSTERS:
-        if not _cluster_running(live_stack, name):
-            live_stack.start_cluster(name)
+    if not _cluster_running(live_stack, "cluster"):
+        live_stack.start_cluster("cluster")
+    # The second cluster logs as production does, one JSON object per line.
+    json_env = {**live_stack.env, "STUDIO_LOG_FORMAT": "json"}
+    (ARTIFACTS / "live-cluster-b.log").unlink(missing_ok=True)  # no lines of an older run
+    live_stack._start("cluster-b", [sys.executable, "manage.py", "qcluster"], env=json_env)
     wait_until(
         lambda: _clusters_reporting() >= 2, timeout=60, what="two clusters reporting to the broker"
     )
@@ -102,6 +107,15 @@ def test_two_clusters_share_a_batch_without_duplicates(two_clusters, settings):
     by_a = _processed(two_clusters.logs["cluster"]) & {str(i) for i in ids}
     by_b = _processed(two_clusters.logs["cluster-b"]) & {str(i) for i in ids}
     assert by_a and by_b, "both clusters must have done part of the work"
+
+    # Every line cluster-b wrote is one JSON object, and each about a generation names it.
+    batch = {str(i) for i in ids}
+    entries = [json.loads(line) for line in two_clusters.logs["cluster-b"].read_text().splitlines()]
+    about = [e for e in entries if any(i in e["message"] for i in batch)]
+    assert about
+    for entry in about:
+        assert entry.get("generation_id") in entry["message"], entry
+    assert not any("test-modelstream-key" in json.dumps(e) for e in entries)
 
 
 def _cluster_of(pid: int, stack: LiveStack) -> str | None:
