@@ -155,7 +155,7 @@ def credits_charge(
     with transaction.atomic():
         if wallet.team_id:
             membership = (
-                Membership.objects.select_for_update()
+                Membership.objects.select_for_update(no_key=True)
                 .select_related("team")
                 .filter(team_id=wallet.team_id, user=actor)
                 .first()

@@ -95,7 +95,7 @@ def team_permissions(
 
 
 def _locked_memberships(team: Team) -> list[Membership]:
-    return list(Membership.objects.select_for_update().filter(team=team).order_by("pk"))
+    return list(Membership.objects.select_for_update(no_key=True).filter(team=team).order_by("pk"))
 
 
 def _unique_slug(name: str) -> str:
@@ -172,7 +172,7 @@ def invitation_usable(invitation: Invitation, *, user: User) -> str | None:
 def invitation_accept(*, token: str, user: User) -> Membership:
     """Join the team of an invitation; it works once (the row is locked while it is used)."""
     with transaction.atomic():
-        invitation = Invitation.objects.select_for_update().filter(token=token).first()
+        invitation = Invitation.objects.select_for_update(no_key=True).filter(token=token).first()
         if invitation is None:
             raise TeamActionRefused("This invitation does not exist.")
         problem = invitation_usable(invitation, user=user)

@@ -266,7 +266,7 @@ def generation_transition(
     `expect` restricts the states it may leave (IllegalTransition otherwise).
     """
     with transaction.atomic():
-        generation = Generation.objects.select_for_update().get(pk=generation_id)
+        generation = Generation.objects.select_for_update(no_key=True).get(pk=generation_id)
         current = generation.state
         if expect is not None and current not in set(expect):
             raise IllegalTransition(f"{generation.id} is {current}, not one of {list(expect)}")
@@ -375,7 +375,7 @@ def generation_refund_by_admin(
 
 def _next_pending_for_owner(owner_id: int) -> Generation | None:
     """Under the owner's lock: the oldest pending generation, if a slot at the provider is free."""
-    User.objects.select_for_update().filter(pk=owner_id).first()
+    User.objects.select_for_update(no_key=True).filter(pk=owner_id).first()
     limit = settings.STUDIO_MAX_IN_FLIGHT_PER_USER
     if limit:
         in_flight = Generation.objects.filter(
@@ -384,7 +384,7 @@ def _next_pending_for_owner(owner_id: int) -> Generation | None:
         if in_flight >= limit:
             return None
     return (
-        Generation.objects.select_for_update()
+        Generation.objects.select_for_update(no_key=True)
         .filter(owner_id=owner_id, state=State.PENDING)
         .order_by("created_at", "id")
         .first()
@@ -556,7 +556,7 @@ def generation_apply_provider_task(
 
     store = False
     with transaction.atomic():
-        generation = Generation.objects.select_for_update().filter(pk=generation_id).first()
+        generation = Generation.objects.select_for_update(no_key=True).filter(pk=generation_id).first()
         if generation is None or generation.state not in (State.QUEUED, State.RUNNING):
             return generation
         if generation.result_url:
