@@ -556,7 +556,9 @@ def generation_apply_provider_task(
 
     store = False
     with transaction.atomic():
-        generation = Generation.objects.select_for_update(no_key=True).filter(pk=generation_id).first()
+        generation = (
+            Generation.objects.select_for_update(no_key=True).filter(pk=generation_id).first()
+        )
         if generation is None or generation.state not in (State.QUEUED, State.RUNNING):
             return generation
         if generation.result_url:
