@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import share_views, views
+from . import share_views, views, webhooks
 
 app_name = "generations"
 
@@ -20,4 +20,5 @@ urlpatterns = [
     path("s/<str:token>/poster.jpg", share_views.shared_poster, name="shared-poster"),
     path("references/<uuid:id>/", views.reference_file, name="reference-file"),
     path("files/<str:kind>/<str:token>/<str:filename>", views.signed_file, name="signed-file"),
+    path("webhooks/apiframe/", webhooks.apiframe_webhook, name="webhook-apiframe"),
 ]

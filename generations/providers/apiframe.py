@@ -7,6 +7,9 @@ defensively: `result` as a URL or an object with `videoUrl`, `error` as a string
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -21,7 +24,7 @@ from .base import (
     as_progress,
     as_text,
 )
-from .http import error_from_response, response_json, send
+from .http import READ, SUBMIT, error_from_response, header_value_check, response_json, send
 
 STATUSES = {
     "QUEUED": TaskStatus.QUEUED,
@@ -38,6 +41,7 @@ STATUSES = {
     "CANCELED": TaskStatus.FAILED,
 }
 WEBHOOK_EVENTS = ["progress", "completed", "failed"]
+SIGNATURE_HEADER = "X-Webhook-Signature"
 
 
 class ApiframeClient:
@@ -61,7 +65,7 @@ class ApiframeClient:
 
     def _headers(self) -> dict[str, str]:
         return {
-            "X-API-Key": self._api_key,
+            "X-API-Key": header_value_check(self._api_key, "APIFRAME_API_KEY"),
             "Content-Type": "application/json",
             "Accept": "application/json",
         }
@@ -74,11 +78,12 @@ class ApiframeClient:
             f"{self.base_url}/v2/videos/generate",
             headers={**self._headers(), "Idempotency-Key": idempotency_key},
             json_body=body,
-            retry_uncertain=False,
+            policy=SUBMIT,
+            redact=(self._api_key,),
             client=self._client,
         )
         if response.status_code >= 400:
-            raise error_from_response(response)
+            raise error_from_response(response, redact=(self._api_key,))
         task = parse_job(response_json(response))
         if not task.task_id:
             raise ProviderError(
@@ -93,20 +98,14 @@ class ApiframeClient:
             "GET",
             f"{self.base_url}/v2/jobs/{quote(task_id, safe='')}",
             headers=self._headers(),
-            attempts=3,
-            deadline=20.0,
-            retry_uncertain=True,
-            wait_on_rate_limit=False,
+            policy=READ,
+            redact=(self._api_key,),
             client=self._client,
         )
         if response.status_code >= 400:
-            raise error_from_response(response)
+            raise error_from_response(response, redact=(self._api_key,))
         task = parse_job(response_json(response))
-        if not task.task_id:
-            from dataclasses import replace
-
-            task = replace(task, task_id=task_id)
-        return task
+        return task if task.task_id else replace(task, task_id=task_id)
 
 
 def parse_job(data: Any) -> ProviderTask:
@@ -148,3 +147,38 @@ def parse_job(data: Any) -> ProviderTask:
         rewritten_prompt=rewritten,
         provider_cost=as_decimal(merged.get("creditCost")),
     )
+
+
+# --- Webhooks -------------------------------------------------------------------------------
+
+
+def _webhook_keys(api_key: str) -> tuple[bytes, ...]:
+    """The HMAC key is "the SHA-256 of the API key". Whether that means the 32-byte digest or
+    its 64-character hex spelling is not documented, so both are accepted (an assumption, see
+    docs/providers.md); either one needs the API key."""
+    digest = hashlib.sha256(api_key.encode())
+    return (digest.digest(), digest.hexdigest().encode())
+
+
+def webhook_signature(*, api_key: str, body: bytes) -> str:
+    """The signature Apiframe sends for `body`: hex HMAC-SHA256 keyed with SHA-256(api key)."""
+    return hmac.new(_webhook_keys(api_key)[0], body, hashlib.sha256).hexdigest()
+
+
+def webhook_signature_valid(*, api_key: str, body: bytes, header: str | None) -> bool:
+    """Whether `header` signs exactly `body` with this API key, compared in constant time.
+
+    Accepts the hex digest, optionally prefixed `sha256=` (GitHub's spelling), in any case.
+    """
+    if not api_key or not header:
+        return False
+    candidate = header.strip()
+    if candidate.lower().startswith("sha256="):
+        candidate = candidate[len("sha256=") :]
+    candidate_bytes = candidate.lower().encode("ascii", "replace")
+    valid = False
+    for key in _webhook_keys(api_key):
+        expected = hmac.new(key, body, hashlib.sha256).hexdigest().encode()
+        # Both keys are always checked, so the time taken says nothing about which matched.
+        valid |= hmac.compare_digest(expected, candidate_bytes)
+    return valid

@@ -71,6 +71,15 @@ class ProviderError(Exception):
         self.delivered = delivered
 
     @property
+    def counts_against_provider(self) -> bool:
+        """Whether this failure says the provider is in trouble (for its circuit breaker):
+        connection errors, 5xx and timeouts do; a 429 (it is alive and pacing the studio), a
+        refusal, an account problem or an unreadable answer do not."""
+        if self.kind is ErrorKind.LOST:
+            return True
+        return self.kind is ErrorKind.UNAVAILABLE and self.status != 429
+
+    @property
     def admin_message(self) -> str:
         """What an admin needs to know (never the API key itself)."""
         if self.kind is ErrorKind.ACCOUNT and self.status in _ACCOUNT_MESSAGES:

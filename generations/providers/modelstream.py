@@ -8,6 +8,7 @@ unexpected becomes UNKNOWN rather than an exception.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -22,7 +23,7 @@ from .base import (
     as_progress,
     as_text,
 )
-from .http import error_from_response, response_json, send
+from .http import READ, SUBMIT, error_from_response, header_value_check, response_json, send
 
 STATUSES = {
     "queued": TaskStatus.QUEUED,
@@ -55,8 +56,9 @@ class ModelStreamClient:
         return f"ModelStreamClient({self.base_url!r})"
 
     def _headers(self) -> dict[str, str]:
+        key = header_value_check(self._api_key, "MODELSTREAM_API_KEY")
         return {
-            "Authorization": f"Bearer {self._api_key}",
+            "Authorization": f"Bearer {key}",
             "Content-Type": "application/json",
             "Accept": "application/json",
         }
@@ -67,11 +69,12 @@ class ModelStreamClient:
             f"{self.base_url}/v1/video/generations",
             headers={**self._headers(), "Idempotency-Key": idempotency_key},
             json_body=body,
-            retry_uncertain=False,
+            policy=SUBMIT,
+            redact=(self._api_key,),
             client=self._client,
         )
         if response.status_code >= 400:
-            raise error_from_response(response)
+            raise error_from_response(response, redact=(self._api_key,))
         data = response_json(response)
         task = parse_task(data)
         if not task.task_id:
@@ -87,22 +90,14 @@ class ModelStreamClient:
             "GET",
             f"{self.base_url}/v1/video/generations/{quote(task_id, safe='')}",
             headers=self._headers(),
-            attempts=3,
-            deadline=20.0,
-            retry_uncertain=True,
-            wait_on_rate_limit=False,
+            policy=READ,
+            redact=(self._api_key,),
             client=self._client,
         )
         if response.status_code >= 400:
-            raise error_from_response(response)
+            raise error_from_response(response, redact=(self._api_key,))
         task = parse_task(response_json(response))
-        return task if task.task_id else _with_id(task, task_id)
-
-
-def _with_id(task: ProviderTask, task_id: str) -> ProviderTask:
-    from dataclasses import replace
-
-    return replace(task, task_id=task_id)
+        return task if task.task_id else replace(task, task_id=task_id)
 
 
 def parse_task(data: Any) -> ProviderTask:

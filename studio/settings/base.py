@@ -256,6 +256,19 @@ STUDIO_SUBMIT_LOST_AFTER = env_int("STUDIO_SUBMIT_LOST_AFTER", 180)
 STUDIO_RESULT_MAX_BYTES = env_int("STUDIO_RESULT_MAX_BYTES", 512 * 1024 * 1024)
 STUDIO_RESULT_DOWNLOAD_SECONDS = env_int("STUDIO_RESULT_DOWNLOAD_SECONDS", 300)
 
+# Provider calls: per-attempt timeouts (each call also has an overall deadline).
+STUDIO_PROVIDER_CONNECT_TIMEOUT = env_float("STUDIO_PROVIDER_CONNECT_TIMEOUT", 5.0)
+STUDIO_PROVIDER_READ_TIMEOUT = env_float("STUDIO_PROVIDER_READ_TIMEOUT", 30.0)
+# Each provider's circuit breaker (generations/providers/health.py): this many failures in a
+# row (connection errors, 5xx, timeouts), each within the window of the last, pause the
+# provider for OPEN_SECONDS, doubling on each failed trial up to MAX_OPEN_SECONDS. The trial
+# slot outlives one submit call's deadline.
+STUDIO_BREAKER_THRESHOLD = env_int("STUDIO_BREAKER_THRESHOLD", 5)
+STUDIO_BREAKER_WINDOW = env_float("STUDIO_BREAKER_WINDOW", 120.0)
+STUDIO_BREAKER_OPEN_SECONDS = env_float("STUDIO_BREAKER_OPEN_SECONDS", 30.0)
+STUDIO_BREAKER_MAX_OPEN_SECONDS = env_float("STUDIO_BREAKER_MAX_OPEN_SECONDS", 600.0)
+STUDIO_BREAKER_TRIAL_SECONDS = env_int("STUDIO_BREAKER_TRIAL_SECONDS", 90)
+
 # --- Abuse limits -----------------------------------------------------------------------------
 
 # Proxies in front of the studio that append to X-Forwarded-For (0: use REMOTE_ADDR).
