@@ -1,12 +1,29 @@
+"""The Django admin for generations: generations themselves (try again, refund by hand) and the
+switch per catalog model, with each provider's health."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
 from django import forms
 from django.contrib import admin, messages
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
 from accounts.ledger import ChargeRefused
 
-from .models import Generation, GenerationEvent
-from .services import generation_refund_by_admin, generation_try_again
+from .catalog import catalog
+from .models import Generation, GenerationEvent, ModelAvailability
+from .providers import PROVIDER_NAMES
+from .providers.health import account_problem_last, breaker_state
+from .services import (
+    ModelUnavailable,
+    generation_refund_by_admin,
+    generation_try_again,
+    model_availability_set,
+    model_availability_sync,
+)
 
 
 class GenerationEventInline(admin.TabularInline):
@@ -150,7 +167,7 @@ class GenerationAdmin(admin.ModelAdmin):
         for generation in queryset:
             try:
                 new = generation_try_again(generation=generation, by=request.user)
-            except ChargeRefused as error:
+            except (ChargeRefused, ModelUnavailable) as error:
                 self.message_user(
                     request, f"{generation.id}: not tried again — {error}", messages.ERROR
                 )
@@ -196,3 +213,75 @@ class GenerationAdmin(admin.ModelAdmin):
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/generations/refund.html", context)
+
+
+class ModelAvailabilityForm(forms.ModelForm):
+    key = forms.ChoiceField(choices=())
+
+    class Meta:
+        model = ModelAvailability
+        fields = ["key", "enabled", "note"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["key"].choices = [(key, f"{m.name} ({key})") for key, m in catalog().items()]
+
+
+@admin.register(ModelAvailability)
+class ModelAvailabilityAdmin(admin.ModelAdmin):
+    form = ModelAvailabilityForm
+    list_display = ("key", "model_name", "provider", "enabled", "note", "provider_health")
+    list_editable = ("enabled", "note")
+    list_filter = ("enabled",)
+    actions = ["switch_on", "switch_off"]
+    ordering = ("key",)
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        # Every catalog model gets its switch, so there is always one to flip.
+        model_availability_sync()
+        return super().changelist_view(request, extra_context)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("key",) if obj is not None else ()
+
+    @admin.display(description="Model")
+    def model_name(self, row: ModelAvailability) -> str:
+        model = catalog().get(row.key)
+        return model.name if model else "(no longer in the catalog)"
+
+    @admin.display(description="Provider")
+    def provider(self, row: ModelAvailability) -> str:
+        model = catalog().get(row.key)
+        return PROVIDER_NAMES.get(model.provider, model.provider) if model else "—"
+
+    @admin.display(description="Provider health")
+    def provider_health(self, row: ModelAvailability) -> str:
+        """The circuit breaker and the last account problem (never the key itself)."""
+        model = catalog().get(row.key)
+        if model is None:
+            return "—"
+        state = breaker_state(provider=model.provider)
+        parts = []
+        if state.is_open():
+            parts.append(f"Paused for {round(state.seconds_left())} s more: {state.last_error}")
+        elif state.is_half_open():
+            parts.append(f"Trying again after a pause: {state.last_error}")
+        elif state.failures:
+            parts.append(f"{state.failures} recent failure(s): {state.last_error}")
+        else:
+            parts.append("Answering")
+        problem = account_problem_last(provider=model.provider)
+        if problem:
+            when = datetime.fromtimestamp(problem["at"], UTC).strftime("%Y-%m-%d %H:%M UTC")
+            parts.append(f"Last account problem ({when}): {problem['message']}")
+        return " · ".join(parts)
+
+    @admin.action(description="Switch the selected models on")
+    def switch_on(self, request: HttpRequest, queryset) -> None:
+        count = model_availability_set(keys=queryset.values_list("key", flat=True), enabled=True)
+        self.message_user(request, f"{count} model(s) switched on.", messages.SUCCESS)
+
+    @admin.action(description="Switch the selected models off")
+    def switch_off(self, request: HttpRequest, queryset) -> None:
+        count = model_availability_set(keys=queryset.values_list("key", flat=True), enabled=False)
+        self.message_user(request, f"{count} model(s) switched off.", messages.SUCCESS)

@@ -244,3 +244,25 @@ class ApiIdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} → {self.generation_id}"
+
+
+class ModelAvailability(models.Model):
+    """An admin's switch for one catalog model: a model switched off is not offered, and new
+    generations for it are refused. A catalog model without a row is on."""
+
+    key = models.CharField(max_length=64, unique=True, help_text="The catalog model's key.")
+    enabled = models.BooleanField(
+        default=True, help_text="Off: not offered on the create page or the API; refused."
+    )
+    note = models.CharField(
+        max_length=200, blank=True, help_text="Why it is off; seen by admins only."
+    )
+    changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+        verbose_name = "model availability"
+        verbose_name_plural = "model availability"
+
+    def __str__(self) -> str:
+        return f"{self.key} ({'on' if self.enabled else 'off'})"

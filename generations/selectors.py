@@ -10,7 +10,10 @@ from django.http import Http404
 
 from accounts.models import User
 
-from .models import Generation, Reference
+from .catalog import CatalogModel, catalog
+from .models import Generation, ModelAvailability, Reference
+from .providers import PROVIDER_NAMES
+from .providers.health import providers_paused as breakers_paused
 
 
 def generations_visible_to(*, viewer: User) -> QuerySet[Generation]:
@@ -79,3 +82,37 @@ def generations_in_flight_count(*, owner_id: int) -> int:
     return Generation.objects.filter(
         owner_id=owner_id, state__in=Generation.AT_PROVIDER_STATES
     ).count()
+
+
+# --- Which models are offered, and which providers are paused -----------------------------
+
+
+def catalog_models_available() -> dict[str, CatalogModel]:
+    """The catalog without the models an admin switched off, in picker order.
+
+    The create page, creation itself and the API offer and accept only these.
+    """
+    switched_off = set(
+        ModelAvailability.objects.filter(enabled=False).values_list("key", flat=True)
+    )
+    return {key: model for key, model in catalog().items() if key not in switched_off}
+
+
+def catalog_model_available(*, key: str) -> bool:
+    """Whether `key` is in the catalog and not switched off."""
+    if key not in catalog():
+        return False
+    return not ModelAvailability.objects.filter(key=key, enabled=False).exists()
+
+
+def providers_paused() -> list[dict[str, Any]]:
+    """Providers whose circuit breaker holds new work back: [{provider, name, seconds_left}]."""
+    providers = sorted({model.provider for model in catalog().values()})
+    return [
+        {
+            "provider": state.provider,
+            "name": PROVIDER_NAMES.get(state.provider, state.provider),
+            "seconds_left": round(state.seconds_left()),
+        }
+        for state in breakers_paused(providers=providers)
+    ]

@@ -25,11 +25,25 @@ from accounts.ledger import credits_charge, credits_refund, wallet_for_team, wal
 from accounts.models import LedgerEntry, Team, User
 from studio.logs import generation_log_context
 
-from .catalog import CatalogModel, catalog_get
+from .catalog import CatalogModel, catalog, catalog_get
 from .forms import UploadCandidate
-from .models import Generation, GenerationEvent, Reference
+from .models import Generation, GenerationEvent, ModelAvailability, Reference
 from .pricing import price_quote
-from .providers import ErrorKind, ProviderError, ProviderTask, TaskStatus, provider_client
+from .providers import (
+    ErrorKind,
+    ProviderError,
+    ProviderTask,
+    TaskStatus,
+    catalog_field_for_param,
+    provider_client,
+)
+from .providers.health import (
+    account_problem_note,
+    breaker_allows,
+    breaker_record_failure,
+    breaker_record_success,
+)
+from .selectors import catalog_model_available
 from .signed_links import signed_url
 from .uploads import image_prepare, sha256_of
 from .wire import provider_request_build
@@ -49,8 +63,18 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 REFUNDED_STATES = frozenset({State.FAILED, State.CANCELLED, State.EXPIRED})
 
 
+MODEL_SWITCHED_OFF_MESSAGE = (
+    "This model has been switched off by an admin; your credits were refunded. "
+    "Choose another model."
+)
+
+
 class IllegalTransition(Exception):
     """A transition the state machine does not allow (final states are final)."""
+
+
+class ModelUnavailable(Exception):
+    """The model is switched off (or not in the catalog): no new generation may use it."""
 
 
 # --- References ---------------------------------------------------------------------------
@@ -185,8 +209,11 @@ def generation_create(
     """Charge the wallet and create a pending generation in one transaction; submit on commit.
 
     Raises accounts.ledger.ChargeRefused (and creates nothing) when the wallet cannot pay or a
-    team member's monthly cap would be exceeded.
+    team member's monthly cap would be exceeded, and ModelUnavailable when an admin has
+    switched the model off.
     """
+    if not catalog_model_available(key=model.key):
+        raise ModelUnavailable(f"{model.name} is switched off right now; choose another model.")
     values = _draw_seed(model, values)
     image_spec = model.field_for_role("reference_image")
     audio_spec = model.field_for_role("reference_audio")
@@ -373,7 +400,7 @@ def generation_refund_by_admin(
 # --- Submitting ---------------------------------------------------------------------------
 
 
-def _next_pending_for_owner(owner_id: int) -> Generation | None:
+def _next_pending_for_owner(owner_id: int, *, skip_providers: set[str]) -> Generation | None:
     """Under the owner's lock: the oldest pending generation, if a slot at the provider is free."""
     User.objects.select_for_update(no_key=True).filter(pk=owner_id).first()
     limit = settings.STUDIO_MAX_IN_FLIGHT_PER_USER
@@ -386,60 +413,95 @@ def _next_pending_for_owner(owner_id: int) -> Generation | None:
     return (
         Generation.objects.select_for_update(no_key=True)
         .filter(owner_id=owner_id, state=State.PENDING)
+        .exclude(provider__in=skip_providers)
         .order_by("created_at", "id")
         .first()
     )
+
+
+def _submit_decision(candidate: Generation) -> tuple[str, CatalogModel | None]:
+    """What to do with a pending generation now: send, hold, expire, or fail it (and why)."""
+    if candidate.deadline_at <= timezone.now():
+        return "expire", None
+    try:
+        model = catalog_get(candidate.model_key)
+    except KeyError:
+        return "missing", None
+    if not catalog_model_available(key=model.key):
+        return "switched-off", model
+    # A paused provider (its circuit breaker is open): the generation waits, deadline running.
+    if not breaker_allows(provider=model.provider):
+        return "hold", model
+    return "send", model
 
 
 def generation_submit(*, generation_id: uuid.UUID | str) -> Generation | None:
     """Send pending generations of this generation's owner, oldest first, while slots are free.
 
     Idempotent: only a pending generation is ever sent, and it leaves `pending` in a committed
-    transaction before the request goes out, so a second run finds nothing to send.
+    transaction before the request goes out, so a second run finds nothing to send. A
+    generation whose provider is paused by its circuit breaker (or did not take the request)
+    stays pending and the tracker offers it again; one whose model an admin switched off is
+    failed and refunded.
     """
     generation = Generation.objects.filter(pk=generation_id).first()
     if generation is None:
         return None
     owner_id = generation.owner_id
     sent: Generation | None = None
+    held: set[str] = set()  # providers that cannot take work right now
     while True:
         with transaction.atomic():
-            candidate = _next_pending_for_owner(owner_id)
+            candidate = _next_pending_for_owner(owner_id, skip_providers=held)
             if candidate is None:
                 break
-            if candidate.deadline_at <= timezone.now():
-                expire = candidate
-            else:
-                expire = None
-                try:
-                    model = catalog_get(candidate.model_key)
-                except KeyError:
-                    model = None
-                if model is not None:
-                    body = generation_request_body(generation=candidate, model=model)
-                    candidate = generation_transition(
-                        generation_id=candidate.id,
-                        to=State.SUBMITTING,
-                        expect=[State.PENDING],
-                        detail="Sending to the provider.",
-                        request_body=body,
-                        dispatch_requested_at=None,
-                    )
-        if expire is not None:
-            generation_expire(generation_id=expire.id)
-            continue
-        if model is None:
+            action, model = _submit_decision(candidate)
+            if action == "send":
+                assert model is not None
+                body = generation_request_body(generation=candidate, model=model)
+                candidate = generation_transition(
+                    generation_id=candidate.id,
+                    to=State.SUBMITTING,
+                    expect=[State.PENDING],
+                    detail="Sending to the provider.",
+                    request_body=body,
+                    dispatch_requested_at=None,
+                )
+            elif action == "hold":
+                Generation.objects.filter(pk=candidate.id).update(
+                    dispatch_requested_at=timezone.now()
+                )
+        if action == "expire":
+            generation_expire(generation_id=candidate.id)
+        elif action == "missing":
             generation_fail(
                 generation_id=candidate.id,
                 kind=Generation.ErrorKind.ADMIN,
                 message=f"The model {candidate.model_key} is no longer in the catalog.",
             )
-            continue
-        with generation_log_context(candidate.id):  # it may not be the one the task named
-            sent = _submit_one(candidate, model)
-        if sent is None or sent.state == State.PENDING:
-            break  # the provider is not reachable: the others wait too
+        elif action == "switched-off":
+            generation_fail(
+                generation_id=candidate.id,
+                kind=Generation.ErrorKind.ADMIN,
+                message=MODEL_SWITCHED_OFF_MESSAGE,
+            )
+        elif action == "hold":
+            held.add(candidate.provider)
+            _tracker_ensure_later()
+        else:
+            assert model is not None
+            with generation_log_context(candidate.id):  # it may not be the one the task named
+                sent = _submit_one(candidate, model)
+            if sent is None or sent.state == State.PENDING:
+                held.add(candidate.provider)  # not reachable: its other generations wait too
     return sent
+
+
+def _tracker_ensure_later() -> None:
+    """Make sure a tracker runs to offer waiting generations again (after any commit)."""
+    from .tracker import tracker_ensure
+
+    transaction.on_commit(tracker_ensure)
 
 
 def _submit_one(generation: Generation, model: CatalogModel) -> Generation:
@@ -447,7 +509,8 @@ def _submit_one(generation: Generation, model: CatalogModel) -> Generation:
     try:
         task = client.submit(body=generation.request_body, idempotency_key=str(generation.id))
     except ProviderError as error:
-        return _submit_failed(generation, error)
+        breaker_record_failure(provider=model.provider, error=error)
+        return _submit_failed(generation, error, model)
     except Exception:
         logger.exception("submit of %s crashed", generation.id)
         return generation_fail(
@@ -455,6 +518,7 @@ def _submit_one(generation: Generation, model: CatalogModel) -> Generation:
             kind=Generation.ErrorKind.LOST,
             message="The studio could not finish sending this job to the provider.",
         )
+    breaker_record_success(provider=model.provider)
     to = State.RUNNING if task.status is TaskStatus.RUNNING else State.QUEUED
     now = timezone.now()
     generation = generation_transition(
@@ -473,21 +537,25 @@ def _submit_one(generation: Generation, model: CatalogModel) -> Generation:
     return generation
 
 
-def _submit_failed(generation: Generation, error: ProviderError) -> Generation:
-    if not error.delivered:
+def _submit_failed(generation: Generation, error: ProviderError, model: CatalogModel) -> Generation:
+    if error.kind is ErrorKind.UNAVAILABLE and not error.delivered:
         # Never reached the provider (connection refused, 429, 5xx): safe to send again later.
         logger.warning("submit of %s not delivered: %s", generation.id, error.message)
-        return generation_transition(
+        pending = generation_transition(
             generation_id=generation.id,
             to=State.PENDING,
             expect=[State.SUBMITTING],
             detail=f"Not delivered ({error.message}); it will be sent again.",
             dispatch_requested_at=timezone.now(),
         )
+        _tracker_ensure_later()
+        return pending
     admin_detail = ""
     if error.kind is ErrorKind.ACCOUNT:
+        # The admin needs the details; the person gets a neutral message (error.person_message).
         admin_detail = error.admin_message
         logger.error("provider account problem (%s): %s", generation.provider, admin_detail)
+        account_problem_note(provider=generation.provider, message=admin_detail)
     kind = {
         ErrorKind.REFUSED: Generation.ErrorKind.REFUSED,
         ErrorKind.ACCOUNT: Generation.ErrorKind.ACCOUNT,
@@ -496,14 +564,17 @@ def _submit_failed(generation: Generation, error: ProviderError) -> Generation:
         ErrorKind.UNAVAILABLE: Generation.ErrorKind.UNAVAILABLE,
     }[error.kind]
     message = error.person_message
+    param = ""
     if error.kind is ErrorKind.REFUSED:
         message = f"The provider refused this request: {error.message}"
+        # The form field the refusal names, so "fix and try again" can show it there.
+        param = catalog_field_for_param(model, error.param) or error.param
     return generation_fail(
         generation_id=generation.id,
         kind=kind,
         message=message,
         code=error.code,
-        param=error.param,
+        param=param,
         admin_detail=admin_detail,
     )
 
@@ -622,3 +693,27 @@ def generation_apply_provider_task(
     if store:
         enqueue_store(generation.id)
     return Generation.objects.get(pk=generation.id)
+
+
+# --- Model availability (the admin's switch per catalog model) ----------------------------
+
+
+def model_availability_sync() -> int:
+    """Give every catalog model a switch (on) if it has none yet; returns how many were made."""
+    existing = set(ModelAvailability.objects.values_list("key", flat=True))
+    missing = [ModelAvailability(key=key) for key in catalog() if key not in existing]
+    ModelAvailability.objects.bulk_create(missing, ignore_conflicts=True)
+    return len(missing)
+
+
+def model_availability_set(*, keys: Iterable[str], enabled: bool) -> int:
+    """Switch the catalog models `keys` on or off; returns how many switches changed."""
+    model_availability_sync()
+    changed = ModelAvailability.objects.filter(key__in=list(keys)).exclude(enabled=enabled)
+    count = 0
+    for row in changed:
+        row.enabled = enabled
+        row.save(update_fields=["enabled", "changed_at"])
+        logger.info("model %s switched %s", row.key, "on" if enabled else "off")
+        count += 1
+    return count

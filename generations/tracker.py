@@ -27,8 +27,10 @@ from django.utils import timezone
 from studio.logs import generation_log_context
 from studio.worker_shutdown import stop_requested
 
+from .catalog import catalog
 from .models import Generation, TrackerLease
 from .providers import ErrorKind, ProviderError, ProviderTask, provider_client
+from .providers.health import breaker_record_failure, breaker_record_success, providers_paused
 
 logger = logging.getLogger(__name__)
 State = Generation.State
@@ -126,8 +128,12 @@ def _enqueue_submit(generation_id: uuid.UUID | str) -> None:
 
 
 def work_remaining() -> bool:
-    """Whether anything is at the provider or being stored (pending alone is not tracked)."""
-    return Generation.objects.filter(state__in=Generation.AT_PROVIDER_STATES).exists()
+    """Whether anything is at the provider, being stored, or waiting to be sent (a pending
+    generation may be waiting for a paused provider or a free slot: the tracker offers it
+    again and expires it at its deadline)."""
+    return Generation.objects.filter(
+        state__in=(*Generation.AT_PROVIDER_STATES, State.PENDING)
+    ).exists()
 
 
 def tracker_run(*, run_seconds: float | None = None) -> str:
@@ -201,8 +207,13 @@ def _resolve_lost_submits(now) -> None:
 def _dispatch_waiting(now) -> None:
     """Ask for a submit for owners whose waiting generations may now have a free slot."""
     retry_before = now - timedelta(seconds=5)
+    # Nothing goes to a provider whose circuit breaker is open; once its pause is over, the
+    # submit lets one trial through.
+    providers = sorted({model.provider for model in catalog().values()})
+    paused = [state.provider for state in providers_paused(providers=providers) if state.is_open()]
     waiting = (
         Generation.objects.filter(state=State.PENDING)
+        .exclude(provider__in=paused)
         .filter(Q(dispatch_requested_at__isnull=True) | Q(dispatch_requested_at__lt=retry_before))
         .order_by("owner_id", "created_at")
     )
@@ -240,8 +251,11 @@ def _enqueue_results(now) -> None:
 def _read(generation_id, provider: str, task_id: str) -> ProviderTask | ProviderError:
     try:
         with generation_log_context(generation_id):
-            return provider_client(provider).read(task_id=task_id)
+            task = provider_client(provider).read(task_id=task_id)
+        breaker_record_success(provider=provider)
+        return task
     except ProviderError as error:
+        breaker_record_failure(provider=provider, error=error)
         return error
     except Exception as error:  # a parsing bug must never stop the tracker
         logger.exception(
@@ -307,6 +321,14 @@ def _poll_failed(generation_id, error: ProviderError) -> None:
             kind=Generation.ErrorKind.PROVIDER,
             message=f"The provider no longer answers for this task: {error.message}",
             code=error.code,
+        )
+    elif error.kind is ErrorKind.MALFORMED and errors >= MAX_POLL_ERRORS:
+        # One garbled answer is retried; a provider that keeps answering garbage for this
+        # task will not recover it before the deadline.
+        generation_fail(
+            generation_id=generation_id,
+            kind=Generation.ErrorKind.PROVIDER,
+            message="The provider keeps answering something the studio cannot read.",
         )
     elif error.kind is ErrorKind.ACCOUNT:
         logger.error("reading %s: provider account problem: %s", generation_id, error.admin_message)

@@ -30,13 +30,16 @@ from .forms import (
 from .models import Generation, Reference
 from .pricing import PriceError, price_quote
 from .selectors import (
+    catalog_models_available,
     generation_get_for_viewer,
     generation_list_for_gallery,
+    providers_paused,
     reference_get_for_owner,
     references_recent,
 )
 from .services import (
     IllegalTransition,
+    ModelUnavailable,
     generation_cancel,
     generation_create,
     reference_store,
@@ -51,9 +54,17 @@ PRICED_ROLES = ("resolution", "duration", "audio_track", "reference_audio")
 
 
 def _model_from(request: HttpRequest) -> CatalogModel:
-    models = catalog()
+    """The model the request names if an admin has not switched it off, else the first that is
+    on. A POST keeps the model its form was filled for (creation refuses it if it was switched
+    off meanwhile). 404 when every model is off."""
     key = request.POST.get("model") or request.GET.get("model") or ""
-    return models.get(key) or next(iter(models.values()))
+    if request.method == "POST" and key in catalog():
+        return catalog()[key]
+    available = catalog_models_available()
+    model = available.get(key) or next(iter(available.values()), None)
+    if model is None:
+        raise Http404("No model is available right now.")
+    return model
 
 
 def _field_row(
@@ -140,7 +151,8 @@ def _live(
 def _create_context(request: HttpRequest, model: CatalogModel, form: GenerationForm, **extra):
     rows = [_field_row(form=form, spec=spec, owner=request.user) for spec in model.fields]
     return {
-        "models": list(catalog().values()),
+        "models": list(catalog_models_available().values()),
+        "paused_providers": providers_paused(),
         "model": model,
         "form": form,
         "rows": rows,
@@ -170,6 +182,9 @@ def _switched_form(
 @require_http_methods(["GET", "POST"])
 def create(request: HttpRequest) -> HttpResponse:
     """The create page: pick a model, fill its schema's form, see the price, submit."""
+    if not catalog_models_available():
+        context = {"models": [], "paused_providers": providers_paused()}
+        return render(request, "generations/create.html", context)
     model = _model_from(request)
     form_class = generation_form_class(model)
     notice = ""
@@ -215,7 +230,7 @@ def create(request: HttpRequest) -> HttpResponse:
                     references=dict(form.references),
                     team=team,
                 )
-            except ChargeRefused as error:
+            except (ChargeRefused, ModelUnavailable) as error:
                 form.add_error(None, str(error))
             else:
                 user_remember_team(user=request.user, team=team)

@@ -1,10 +1,13 @@
 """Provider clients: one small module per provider, all with the same two calls.
 
 `provider_client(name)` builds the client for a provider from settings (base URL and key);
-the rest of the studio only ever sees the types of `base`.
+the rest of the studio only ever sees the types of `base`. `health` keeps each provider's
+circuit breaker. docs/providers.md says how to add a provider.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.urls import reverse
@@ -13,14 +16,22 @@ from .apiframe import ApiframeClient
 from .base import ErrorKind, ProviderClient, ProviderError, ProviderTask, TaskStatus
 from .modelstream import ModelStreamClient
 
+if TYPE_CHECKING:
+    from generations.catalog import CatalogModel
+
 __all__ = [
+    "PROVIDER_NAMES",
     "ErrorKind",
     "ProviderClient",
     "ProviderError",
     "ProviderTask",
     "TaskStatus",
+    "catalog_field_for_param",
     "provider_client",
 ]
+
+# Display names, for people and admins.
+PROVIDER_NAMES = {"modelstream": "ModelStream", "apiframe": "Apiframe"}
 
 
 def provider_client(name: str) -> ProviderClient:
@@ -39,3 +50,22 @@ def provider_client(name: str) -> ProviderClient:
             webhook_url=webhook_url,
         )
     raise KeyError(f"No provider named {name!r}")
+
+
+def catalog_field_for_param(model: CatalogModel, param: str) -> str:
+    """The form field a provider's `error.param` names, or '' when none matches.
+
+    Providers name a parameter by its leaf (`duration`), its full path
+    (`metadata.parameters.duration`, `wanParams.duration`) or with brackets; the catalog
+    knows where each field goes on the wire, so the match is made there.
+    """
+    wanted = param.replace("[", ".").replace("]", "").strip(". ")
+    if not wanted:
+        return ""
+    for field in model.fields:
+        if field.wire == wanted or field.name == wanted:
+            return field.name
+    for field in model.fields:
+        if field.wire.endswith("." + wanted) or wanted.endswith("." + field.wire_path[-1]):
+            return field.name
+    return ""
