@@ -1,12 +1,17 @@
-"""`python -m simulator --port N`: run the provider simulator on 127.0.0.1."""
+"""`python -m simulator --port N`: run the provider simulator on 127.0.0.1.
+
+Configured by SIMULATOR_* environment variables (docs/simulator.md) and these options.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import signal
+import sys
 import threading
 
+from .faults import FaultError, parse_faults
 from .server import Config, serve
 
 
@@ -20,22 +25,29 @@ def main() -> None:
     parser.add_argument(
         "--loopback-only", action="store_true", help="fetch files from loopback only"
     )
+    parser.add_argument("--faults", default="", help='base faults, e.g. "read.error=10%%"')
     args = parser.parse_args()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s simulator %(levelname)s %(message)s"
     )
-    config = Config.from_env()
+    try:
+        config = Config.from_env()
+        config.faults = {**config.faults, **parse_faults(args.faults)}
+    except (FaultError, ValueError) as error:
+        sys.exit(f"simulator: bad configuration: {error}")
     config.fast = config.fast or args.fast
     config.loopback_only = config.loopback_only or args.loopback_only
     server = serve(args.host, args.port, config)
-    mode = "fast mode (tiny frames)" if config.fast else "full renders"
+    # Say which mode it renders in, always: fast mode must never be a surprise.
+    mode = "FAST mode (tiny frames, same duration and container)" if config.fast else "full renders"
     logging.info("listening on %s, %s", config.public_base, mode)
+    if config.faults:
+        logging.info("base faults: %s", ", ".join(f"{k}={v}" for k, v in config.faults.items()))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
     server.shutdown()
-    server.simulator.pool.shutdown(wait=False, cancel_futures=True)
 
 
 if __name__ == "__main__":

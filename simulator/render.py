@@ -52,7 +52,11 @@ def _shots(rng: random.Random, duration: float, multi: bool) -> list[tuple[float
 
 
 def _framing(rng: random.Random, width: int, height: int, shot: int) -> tuple[tuple, tuple]:
-    """A start and an end crop box for one shot: a slow zoom and pan, different per shot."""
+    """A start and an end crop box for one shot: a slow push-in, a new angle per shot.
+
+    The first shot opens on the whole image; each later one starts closer in, somewhere
+    else, so the cut between shots is plain to see while the motion within a shot stays slow.
+    """
     aspect = width / height
 
     def box(zoom: float, cx: float, cy: float) -> tuple[float, float, float, float]:
@@ -63,15 +67,20 @@ def _framing(rng: random.Random, width: int, height: int, shot: int) -> tuple[tu
         return (left, top, left + w, top + h)
 
     if shot == 0:
-        start = box(1.0, 0.5, 0.5)
+        zoom, cx, cy = 1.0, 0.5, 0.5
+        end_zoom = rng.uniform(1.1, 1.25)
     else:
-        start = box(rng.uniform(1.5, 2.2), rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.7))
-    end = box(
-        rng.uniform(1.1, 1.4) if shot == 0 else rng.uniform(1.2, 2.0),
-        rng.uniform(0.4, 0.6),
-        rng.uniform(0.4, 0.6),
-    )
+        zoom, cx, cy = rng.uniform(1.5, 2.2), rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.7)
+        end_zoom = zoom * rng.uniform(1.05, 1.12)
+    start = box(zoom, cx, cy)
+    end = box(end_zoom, cx + rng.uniform(-0.05, 0.05), cy + rng.uniform(-0.05, 0.05))
     return start, end
+
+
+def _mirrored(box: tuple, width: float) -> tuple:
+    """The same crop box on the horizontally flipped image."""
+    left, top, right, bottom = box
+    return (width - right, top, width - left, bottom)
 
 
 def _watermark(size: tuple[int, int]) -> tuple[Image.Image, tuple[int, int]]:
@@ -150,6 +159,8 @@ def render_video(
         framings = [
             (tuple(v * factor for v in a), tuple(v * factor for v in b)) for a, b in framings
         ]
+    # Every other shot is seen from the mirrored side: a reverse angle, an unmistakable cut.
+    flipped = work.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if len(shots) > 1 else work
 
     output = io.BytesIO()
     with av.open(output, mode="w", format="mp4", options={"fflags": "+bitexact"}) as container:
@@ -175,7 +186,10 @@ def render_video(
             k = (t - begin) / max(finish - begin, 1e-6)
             k = k * k * (3 - 2 * k)  # ease in and out
             box = tuple(s + (e - s) * k for s, e in zip(start, end, strict=True))
-            frame_image = work.resize(size, Image.BILINEAR, box=box)
+            if shot % 2:
+                frame_image = flipped.resize(size, Image.BILINEAR, box=_mirrored(box, work.width))
+            else:
+                frame_image = work.resize(size, Image.BILINEAR, box=box)
             if mark is not None:
                 frame_image.paste(mark[0], mark[1])
             frame = av.VideoFrame.from_image(frame_image)
