@@ -11,13 +11,16 @@ import io
 import math
 import random
 from array import array
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import av
 from PIL import Image, ImageDraw, ImageFont
 
 SAMPLE_RATE = 48000
+AHEAD = 3  # frames painted ahead of the encoder
 WATERMARK_TEXT = "AI-generated"
 
 
@@ -102,16 +105,18 @@ def _watermark(size: tuple[int, int]) -> tuple[Image.Image, tuple[int, int]]:
 
 
 def _tone_samples(rng: random.Random, seconds: float) -> array:
-    """A short, seeded melody: the generated audio track."""
+    """A seeded melody of eight plucked notes, repeated: the generated audio track."""
     total = int(seconds * SAMPLE_RATE)
-    samples = array("f", bytes(4 * total))
     notes = [220.0 * 2 ** (rng.randrange(0, 12) / 12) for _ in range(8)]
     note_len = max(1, int(SAMPLE_RATE * 0.25))
-    for index in range(total):
-        frequency = notes[(index // note_len) % len(notes)]
+    # One bar is computed and then repeated: the loop costs the same for 5 s as for 15 s.
+    bar = array("f", bytes(4 * note_len * len(notes)))
+    for index in range(len(bar)):
+        frequency = notes[index // note_len]
         envelope = 1.0 - (index % note_len) / note_len
-        samples[index] = 0.2 * envelope * math.sin(2 * math.pi * frequency * index / SAMPLE_RATE)
-    return samples
+        bar[index] = 0.2 * envelope * math.sin(2 * math.pi * frequency * index / SAMPLE_RATE)
+    samples = bar * (total // len(bar) + 1)
+    return samples[:total]
 
 
 def _decode_audio(data: bytes, seconds: float) -> array:
@@ -132,6 +137,45 @@ def _decode_audio(data: bytes, seconds: float) -> array:
     return collected[:total]
 
 
+@dataclass(frozen=True)
+class _Level:
+    scale: float  # this copy's size / the reference's size
+    image: Image.Image
+    flipped: Image.Image | None
+
+
+def _levels(image: Image.Image, size: tuple[int, int], *, mirrored: bool) -> list[_Level]:
+    """Copies of the reference at two sizes, the smallest first.
+
+    A frame is resized from the smallest copy that still has at least as many pixels as the
+    frame in its crop box: Pillow's resize costs in proportion to the pixels it reads, so
+    wide shots read a copy a little larger than the frame and close-ups a larger one.
+    """
+    levels = []
+    for factor in (1.25, 2.0):
+        scale = min(1.0, factor * min(size) / min(image.size))
+        if levels and scale <= levels[-1].scale:
+            continue
+        copy = image
+        if scale < 1.0:
+            copy = image.resize(
+                (round(image.width * scale), round(image.height * scale)), Image.BILINEAR
+            )
+        flipped = copy.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if mirrored else None
+        levels.append(_Level(scale, copy, flipped))
+    return levels
+
+
+def _frame(levels: list[_Level], box: tuple, size: tuple[int, int], *, mirrored: bool):
+    """One frame: the reference's `box` (in its own pixels) resized to `size`."""
+    width = box[2] - box[0]
+    level = next((lv for lv in levels if width * lv.scale >= size[0]), levels[-1])
+    scaled = tuple(value * level.scale for value in box)
+    if mirrored and level.flipped is not None:
+        return level.flipped.resize(size, Image.BILINEAR, box=_mirrored(scaled, level.image.width))
+    return level.image.resize(size, Image.BILINEAR, box=scaled)
+
+
 def render_video(
     image_bytes: bytes,
     request: RenderRequest,
@@ -150,17 +194,7 @@ def render_video(
     shots = _shots(rng, float(request.duration), request.multi_shot)
     framings = [_framing(rng, image.width, image.height, i) for i in range(len(shots))]
     mark = _watermark(size) if request.watermark else None
-    # Work from a copy no larger than needed, so each frame's resize stays cheap.
-    work = image
-    if min(image.size) > short * 2:
-        scale = short * 2 / min(image.size)
-        work = image.resize((int(image.width * scale), int(image.height * scale)), Image.BILINEAR)
-        factor = work.width / image.width
-        framings = [
-            (tuple(v * factor for v in a), tuple(v * factor for v in b)) for a, b in framings
-        ]
-    # Every other shot is seen from the mirrored side: a reverse angle, an unmistakable cut.
-    flipped = work.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if len(shots) > 1 else work
+    levels = _levels(image, size, mirrored=len(shots) > 1)
 
     output = io.BytesIO()
     with av.open(output, mode="w", format="mp4", options={"fflags": "+bitexact"}) as container:
@@ -177,8 +211,8 @@ def render_video(
         if samples is not None:
             audio_stream = container.add_stream("aac", rate=SAMPLE_RATE)
             audio_stream.layout = "mono"
-        last_reported = -1
-        for index in range(frames_total):
+
+        def picture(index: int) -> av.VideoFrame:
             t = index / fps
             shot = next(i for i, (a, b) in enumerate(shots) if a <= t < b or i == len(shots) - 1)
             start, end = framings[shot]
@@ -186,21 +220,29 @@ def render_video(
             k = (t - begin) / max(finish - begin, 1e-6)
             k = k * k * (3 - 2 * k)  # ease in and out
             box = tuple(s + (e - s) * k for s, e in zip(start, end, strict=True))
-            if shot % 2:
-                frame_image = flipped.resize(size, Image.BILINEAR, box=_mirrored(box, work.width))
-            else:
-                frame_image = work.resize(size, Image.BILINEAR, box=box)
+            frame_image = _frame(levels, box, size, mirrored=bool(shot % 2))
             if mark is not None:
                 frame_image.paste(mark[0], mark[1])
             frame = av.VideoFrame.from_image(frame_image)
             frame.pts = index
-            for packet in video.encode(frame):
-                container.mux(packet)
-            if progress is not None:
-                percent = int(95 * (index + 1) / frames_total)
-                if percent != last_reported:
-                    last_reported = percent
-                    progress(percent)
+            return frame
+
+        # Frames are painted on a second thread a few ahead of the encoder (Pillow and x264
+        # both let go of the GIL), so the two halves of the work overlap on two cores.
+        last_reported = -1
+        with ThreadPoolExecutor(1, thread_name_prefix="paint") as painter:
+            ahead = deque(painter.submit(picture, i) for i in range(min(AHEAD, frames_total)))
+            for index in range(frames_total):
+                frame = ahead.popleft().result()
+                if index + AHEAD < frames_total:
+                    ahead.append(painter.submit(picture, index + AHEAD))
+                for packet in video.encode(frame):
+                    container.mux(packet)
+                if progress is not None:
+                    percent = int(95 * (index + 1) / frames_total)
+                    if percent != last_reported:
+                        last_reported = percent
+                        progress(percent)
         for packet in video.encode():
             container.mux(packet)
         if audio_stream is not None and samples is not None:
