@@ -20,10 +20,9 @@ from studio.ratelimit import rate_limit_hit, rate_parse
 
 from .api_requests import ApiError
 from .api_services import api_generation_submit
-from .catalog import catalog
 from .models import Generation
 from .openapi import model_description, openapi_document
-from .selectors import generation_get_for_viewer
+from .selectors import catalog_models_available, generation_get_for_viewer
 from .services import IllegalTransition, generation_cancel
 from .signed_links import LIFETIMES, signed_url
 
@@ -223,14 +222,17 @@ def generation_cancel_view(request: HttpRequest, task_id: str) -> HttpResponse:
 @api_endpoint(["GET"])
 def models(request: HttpRequest) -> HttpResponse:
     return JsonResponse(
-        {"object": "list", "data": [model_description(m) for m in catalog().values()]}
+        {
+            "object": "list",
+            "data": [model_description(m) for m in catalog_models_available().values()],
+        }
     )
 
 
 @api_endpoint(["GET"])
 def model(request: HttpRequest, key: str) -> HttpResponse:
-    found = catalog().get(key)
-    if found is None:
+    found = catalog_models_available().get(key)
+    if found is None:  # not in the catalog, or switched off by an admin
         raise Http404("No such model.")
     return JsonResponse(model_description(found))
 

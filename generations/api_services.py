@@ -20,7 +20,8 @@ from .catalog import CatalogField, catalog
 from .fetcher import FetchError, GuardedFetcher
 from .forms import generation_form_class
 from .models import ApiIdempotencyKey, Generation
-from .services import generation_create, references_store
+from .selectors import catalog_model_available
+from .services import ModelUnavailable, generation_create, references_store
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 FETCH_SECONDS = 30
@@ -81,6 +82,15 @@ def _replay(user: User, key: str, digest: str) -> Generation | None:
     return existing.generation
 
 
+def _switched_off(model_key: str) -> ApiError:
+    return ApiError(
+        400,
+        f"The model {model_key!r} is switched off right now; choose another model.",
+        param="model",
+        code="model_unavailable",
+    )
+
+
 def api_generation_submit(
     *,
     user: User,
@@ -102,6 +112,8 @@ def api_generation_submit(
     if not isinstance(model_key, str) or model_key not in models:
         raise ApiError(400, f"Unknown model {model_key!r}.", param="model", code="model_not_found")
     model = models[model_key]
+    if not catalog_model_available(key=model_key):
+        raise _switched_off(model_key)
     team = None
     if body.get("team") is not None:
         slug = body["team"]
@@ -161,6 +173,8 @@ def api_generation_submit(
             ) from None
         except ChargeRefused as error:
             raise ApiError(400, str(error), param="team", code="team_not_found") from None
+        except ModelUnavailable:
+            raise _switched_off(model_key) from None
     finally:
         for upload in files.values():
             upload.close()

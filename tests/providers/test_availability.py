@@ -139,3 +139,30 @@ def test_with_every_model_off_the_create_page_says_so(signed_in):
 
     assert response.status_code == 200
     assert "No model is available right now" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_api_neither_lists_nor_accepts_a_switched_off_model():
+    from django.test import Client
+
+    from accounts.services import api_token_create
+
+    user = make_user(credits=20)
+    _, raw = api_token_create(user=user, name="script")
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    model_availability_set(keys=[AF], enabled=False)
+
+    listed = [item["id"] for item in api.get("/v1/models").json()["data"]]
+    refused = api.post(
+        "/v1/video/generations",
+        data={"model": AF, "prompt": "x", "wanParams": {"image": "https://example.com/a.png"}},
+        content_type="application/json",
+    )
+
+    assert AF not in listed and MS in listed
+    assert api.get(f"/v1/models/{AF}").status_code == 404
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert (error["param"], error["code"]) == ("model", "model_unavailable")
+    assert "switched off" in error["message"]
+    assert not Generation.objects.exists()
