@@ -61,6 +61,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     State.RUNNING: frozenset({State.SUCCEEDED, State.FAILED, State.EXPIRED}),
 }
 REFUNDED_STATES = frozenset({State.FAILED, State.CANCELLED, State.EXPIRED})
+# A pending generation is offered again this long after its last dispatch (see the tracker).
+DISPATCH_RETRY_SECONDS = 5.0
 
 
 MODEL_SWITCHED_OFF_MESSAGE = (
@@ -541,12 +543,15 @@ def _submit_failed(generation: Generation, error: ProviderError, model: CatalogM
     if error.kind is ErrorKind.UNAVAILABLE and not error.delivered:
         # Never reached the provider (connection refused, 429, 5xx): safe to send again later.
         logger.warning("submit of %s not delivered: %s", generation.id, error.message)
+        # The tracker offers it again a few seconds after its last dispatch; dating that
+        # dispatch later makes it wait for the provider's Retry-After instead.
+        wait = timedelta(seconds=max(0.0, (error.retry_after or 0.0) - DISPATCH_RETRY_SECONDS))
         pending = generation_transition(
             generation_id=generation.id,
             to=State.PENDING,
             expect=[State.SUBMITTING],
             detail=f"Not delivered ({error.message}); it will be sent again.",
-            dispatch_requested_at=timezone.now(),
+            dispatch_requested_at=timezone.now() + wait,
         )
         _tracker_ensure_later()
         return pending

@@ -206,7 +206,9 @@ def _resolve_lost_submits(now) -> None:
 
 def _dispatch_waiting(now) -> None:
     """Ask for a submit for owners whose waiting generations may now have a free slot."""
-    retry_before = now - timedelta(seconds=5)
+    from .services import DISPATCH_RETRY_SECONDS
+
+    retry_before = now - timedelta(seconds=DISPATCH_RETRY_SECONDS)
     # Nothing goes to a provider whose circuit breaker is open; once its pause is over, the
     # submit lets one trial through.
     providers = sorted({model.provider for model in catalog().values()})

@@ -168,6 +168,12 @@ def test_row_submit_429_with_a_long_retry_after_waits_pending_then_expires_refun
 
     assert generation.state == "pending" and charged(generation)
     assert "it will be sent again" in generation.events.last().detail
+    # Offered again only once the provider's Retry-After has passed.
+    with ThreadPoolExecutor(2) as pool:
+        tracker_tick(pool=pool)
+    assert studio.stats()["faults"]["submit.rate_limit"] == 1
+    generation.refresh_from_db()
+    assert generation.dispatch_requested_at > timezone.now() + timedelta(seconds=80)
     expired = expire_now(generation)
     assert expired.state == "expired" and refunded(expired)
     assert "took too long" in page(expired)
