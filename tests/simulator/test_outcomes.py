@@ -345,13 +345,15 @@ def test_row_a_result_url_that_404s_is_retried_then_fails_refunded(studio):
 
 
 @pytest.mark.parametrize(
-    ("result", "words"), [("html", "text/html"), ("garbage", "not a readable video")]
+    ("result", "words"),
+    [("html", ("text/html",)), ("garbage", ("not a readable video", "no video stream"))],
 )
 def test_row_a_result_that_is_not_a_video_fails_at_once_refunded(studio, result, words):
     done = run(create(f"x sim:result={result}"))
 
     assert done.state == "failed" and done.error_kind == "download" and refunded(done)
-    assert done.result_attempts == 1 and words in done.error_message
+    assert done.result_attempts == 1
+    assert any(word in done.error_message for word in words), done.error_message
 
 
 def test_row_a_very_slow_download_is_cut_off_retried_and_fails_refunded(studio, settings):
