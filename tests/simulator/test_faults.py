@@ -36,13 +36,13 @@ def _task_url(sim, response: httpx.Response) -> str:
 
 def test_latency_is_added_per_endpoint(sim, files):
     started = time.monotonic()
-    created = _submit(sim, files, "x sim:read.latency=0.4")
+    created = _submit(sim, files, "x sim:read.latency=0.8")
     submit_took = time.monotonic() - started
     started = time.monotonic()
     httpx.get(_task_url(sim, created), headers=MS_KEY)
     read_took = time.monotonic() - started
 
-    assert submit_took < 0.3 and read_took >= 0.4
+    assert read_took >= 0.8 and submit_took < 0.6
 
 
 def test_configured_latency_covers_every_api_call(sim, files):
@@ -226,7 +226,7 @@ def test_a_very_slow_download_trickles_at_the_asked_rate(sim, files):
     size = len(httpx.get(url, timeout=30).content)
     took = time.monotonic() - started
 
-    assert took == pytest.approx(size / 20000, rel=0.35)
+    assert size / 20000 * 0.9 <= took <= size / 20000 * 3 + 1
 
 
 def test_a_result_is_404_until_the_task_is_done(sim, files):

@@ -223,7 +223,10 @@ def test_loopback_only_refuses_to_fetch_from_elsewhere(sim):
 def test_modelstream_status_vocabularies_are_chosen_per_request(
     sim, files, statuses, words, url_key
 ):
-    body = ms_body(files + "/ref.png", prompt=f"x sim:statuses={statuses} sim:run_seconds=0.4")
+    body = ms_body(
+        files + "/ref.png",
+        prompt=f"x sim:statuses={statuses} sim:queue_seconds=0.5 sim:run_seconds=0.6",
+    )
     created = httpx.post(sim.url + "/v1/video/generations", json=body, headers=MS_KEY).json()
     url = f"{sim.url}/v1/video/generations/{created['task_id']}"
     seen = set()
@@ -348,8 +351,10 @@ def test_reads_are_fast_over_keep_alive(sim, files):
     with httpx.Client(headers=MS_KEY) as client:
         url = f"{sim.url}/v1/video/generations/{created['task_id']}"
         client.get(url)
-        started = time.perf_counter()
+        times = []
         for _ in range(20):
+            started = time.perf_counter()
             client.get(url)
-        per_read = (time.perf_counter() - started) / 20
-    assert per_read < 0.02  # a delayed-ACK stall would cost ~40 ms each
+            times.append(time.perf_counter() - started)
+    # A delayed-ACK stall would cost ~40 ms on every read, the quickest included.
+    assert min(times) < 0.02
