@@ -15,7 +15,6 @@ from accounts.ledger import ChargeRefused
 
 from .catalog import catalog
 from .models import Generation, GenerationEvent, ModelAvailability
-from .providers import PROVIDER_NAMES
 from .providers.health import account_problem_last, breaker_state
 from .services import (
     ModelUnavailable,
@@ -252,7 +251,7 @@ class ModelAvailabilityAdmin(admin.ModelAdmin):
     @admin.display(description="Provider")
     def provider(self, row: ModelAvailability) -> str:
         model = catalog().get(row.key)
-        return PROVIDER_NAMES.get(model.provider, model.provider) if model else "—"
+        return model.provider_name if model else "—"
 
     @admin.display(description="Provider health")
     def provider_health(self, row: ModelAvailability) -> str:

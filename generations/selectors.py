@@ -10,9 +10,8 @@ from django.http import Http404
 
 from accounts.models import User
 
-from .catalog import CatalogModel, catalog
+from .catalog import PROVIDER_NAMES, CatalogModel, catalog
 from .models import Generation, ModelAvailability, Reference
-from .providers import PROVIDER_NAMES
 from .providers.health import providers_paused as breakers_paused
 
 

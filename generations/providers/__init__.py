@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from generations.catalog import CatalogModel
 
 __all__ = [
-    "PROVIDER_NAMES",
     "ErrorKind",
     "ProviderClient",
     "ProviderError",
@@ -29,9 +28,6 @@ __all__ = [
     "catalog_field_for_param",
     "provider_client",
 ]
-
-# Display names, for people and admins.
-PROVIDER_NAMES = {"modelstream": "ModelStream", "apiframe": "Apiframe"}
 
 
 def provider_client(name: str) -> ProviderClient:
