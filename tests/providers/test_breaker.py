@@ -181,7 +181,7 @@ def test_rate_limits_refusals_and_account_problems_never_pause_a_provider(studio
 def test_failed_task_reads_count_and_a_good_read_closes_the_breaker(studio):
     def read():  # as the tracker does: on one of its pool's threads
         with ThreadPoolExecutor(1) as pool:
-            return pool.submit(_read, "modelstream", "t-1").result()
+            return pool.submit(_read, None, "modelstream", "t-1").result()
 
     studio.default = DOWN
     assert isinstance(read(), ProviderError)
