@@ -1,4 +1,13 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _search_index_ensure(sender, using, **kwargs) -> None:
+    from django.db import connections
+
+    from .search import search_index_ensure
+
+    search_index_ensure(connections[using])
 
 
 class GenerationsConfig(AppConfig):
@@ -10,3 +19,6 @@ class GenerationsConfig(AppConfig):
         from .catalog import catalog
 
         catalog()
+        # A later migration that rebuilds the generations table on SQLite drops the search
+        # triggers with the old table; every migrate puts them back.
+        post_migrate.connect(_search_index_ensure, sender=self)

@@ -178,6 +178,14 @@ class Generation(models.Model):
             models.Index(fields=["owner", "-created_at", "-id"], name="generation_owner_recent"),
             models.Index(fields=["state", "next_poll_at"], name="generation_due"),
             models.Index(fields=["owner", "state", "created_at"], name="generation_owner_state"),
+            # A team's gallery pages through its generations newest first (keyset).
+            models.Index(fields=["team", "-created_at", "-id"], name="generation_team_recent"),
+            # The purge of soft-deleted generations looks only at the few deleted rows.
+            models.Index(
+                fields=["deleted_at"],
+                condition=Q(deleted_at__isnull=False),
+                name="generation_deleted",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -214,6 +222,26 @@ class GenerationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_state or '∅'} → {self.to_state}"
+
+
+class Favourite(models.Model):
+    """One person's mark on a generation they can see: favourites are per viewer."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="favourites"
+    )
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="favourites")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "generation"], name="favourite_once_per_person"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} ★ {self.generation_id}"
 
 
 class TrackerLease(models.Model):
