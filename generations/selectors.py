@@ -2,17 +2,46 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import uuid
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import Team, User
 
-from .catalog import PROVIDER_NAMES, CatalogModel, catalog
-from .models import Generation, ModelAvailability, Reference
+from .catalog import PROVIDER_NAMES, CatalogField, CatalogModel, catalog
+from .gallery import PAGE_SIZE, Cursor, GalleryFilters
+from .models import Favourite, Generation, GenerationEvent, ModelAvailability, Reference
 from .providers.health import providers_paused as breakers_paused
+from .search import search_condition
+
+# What a card shows: everything else (the request, the JSON documents) stays in the database.
+CARD_FIELDS = (
+    "id",
+    "owner_id",
+    "team_id",
+    "team__name",
+    "team__slug",
+    "model_key",
+    "state",
+    "prompt",
+    "resolution",
+    "duration",
+    "progress",
+    "result_url",
+    "error_kind",
+    "video_width",
+    "video_height",
+    "video_duration",
+    "created_at",
+    "updated_at",
+)
 
 
 def generations_visible_to(*, viewer: User) -> QuerySet[Generation]:
@@ -42,12 +71,76 @@ def generation_get_for_viewer(*, viewer: User, id: Any) -> Generation:
     return generation
 
 
-def generation_list_for_gallery(*, viewer: User, limit: int = 24) -> list[Generation]:
-    """The viewer's own generations, newest first."""
-    return list(
-        Generation.objects.filter(owner=viewer, deleted_at__isnull=True)
-        .select_related("team")
-        .order_by("-created_at", "-id")[:limit]
+# --- Galleries ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GalleryEntry:
+    """One card's place in a gallery page: enough to order it, key its cached body and mark it."""
+
+    id: uuid.UUID
+    created_at: datetime
+    updated_at: datetime
+    state: str
+    team_id: int | None
+    team_name: str | None
+    is_favourite: bool
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in Generation.FINAL_STATES
+
+
+@dataclass(frozen=True)
+class GalleryPage:
+    entries: list[GalleryEntry]
+    next_cursor: Cursor | None
+
+
+ENTRY_FIELDS = ("id", "created_at", "updated_at", "state", "team_id", "team__name", "is_favourite")
+
+
+def _favourite_of(viewer: User) -> Exists:
+    return Exists(Favourite.objects.filter(user=viewer, generation=OuterRef("pk")))
+
+
+def _day_start(day) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def _filtered(queryset: QuerySet[Generation], filters: GalleryFilters) -> QuerySet[Generation]:
+    if filters.states:
+        queryset = queryset.filter(state__in=filters.states)
+    if filters.model:
+        queryset = queryset.filter(model_key=filters.model)
+    if filters.resolution:
+        queryset = queryset.filter(resolution=filters.resolution.lower())
+    if filters.duration is not None:
+        queryset = queryset.filter(duration=filters.duration)
+    if filters.team:
+        queryset = queryset.filter(team__slug=filters.team)
+    if filters.favourites:
+        queryset = queryset.filter(is_favourite=True)
+    # Day bounds as a range on created_at (not `__date`), so the index still serves them.
+    if filters.date_from:
+        queryset = queryset.filter(created_at__gte=_day_start(filters.date_from))
+    if filters.date_to:
+        queryset = queryset.filter(created_at__lt=_day_start(filters.date_to + timedelta(days=1)))
+    if filters.q:
+        condition = search_condition(filters.q)
+        if condition is not None:
+            queryset = queryset.filter(condition)
+    return queryset
+
+
+def _keyset(cursor: Cursor, *, descending: bool) -> Q:
+    """Rows after the cursor in (created_at, id) order; the plain bound lets an index seek."""
+    if descending:
+        return Q(created_at__lte=cursor.created_at) & (
+            Q(created_at__lt=cursor.created_at) | Q(created_at=cursor.created_at, id__lt=cursor.id)
+        )
+    return Q(created_at__gte=cursor.created_at) & (
+        Q(created_at__gt=cursor.created_at) | Q(created_at=cursor.created_at, id__gt=cursor.id)
     )
 
 
@@ -59,6 +152,255 @@ def generation_list_for_team(*, viewer: User, team, limit: int = 48) -> list[Gen
         .select_related("owner")
         .order_by("-created_at", "-id")[:limit]
     )
+
+
+def _gallery_scope(*, viewer: User, team: Team | None) -> QuerySet[Generation]:
+    """What a gallery may show: the viewer's own (not deleted), or a team's the viewer may see."""
+    if team is not None:
+        return generations_visible_to(viewer=viewer).filter(team=team)
+    if not viewer.is_authenticated:
+        return Generation.objects.none()
+    # The viewer's own generations are all visible to them: no need for the team clause.
+    return Generation.objects.filter(owner=viewer, deleted_at__isnull=True)
+
+
+def generation_list_for_gallery(
+    *,
+    viewer: User,
+    filters: GalleryFilters,
+    after: Cursor | None = None,
+    limit: int = PAGE_SIZE,
+    team: Team | None = None,
+) -> GalleryPage:
+    """One page of a gallery, in keyset order: one light query, whatever the page size.
+
+    The personal gallery (`team` None) holds the viewer's own generations, those made for a
+    team included; a team gallery (`team` given) holds that team's generations that the viewer
+    may see. Turn the entries into cards with `generations.gallery.gallery_cards`.
+    """
+    queryset = _gallery_scope(viewer=viewer, team=team)
+    queryset = _filtered(queryset.annotate(is_favourite=_favourite_of(viewer)), filters)
+    if filters.sort == "oldest":
+        order = ("created_at", "id")
+        if after is not None:
+            queryset = queryset.filter(_keyset(after, descending=False))
+    elif filters.sort == "favourites":
+        order = ("-is_favourite", "-created_at", "-id")
+        if after is not None:
+            rest = _keyset(after, descending=True)
+            if after.favourite:
+                queryset = queryset.filter(Q(is_favourite=False) | (Q(is_favourite=True) & rest))
+            else:
+                queryset = queryset.filter(Q(is_favourite=False) & rest)
+    else:
+        order = ("-created_at", "-id")
+        if after is not None:
+            queryset = queryset.filter(_keyset(after, descending=True))
+    rows = queryset.order_by(*order).values_list(*ENTRY_FIELDS)[: limit + 1]
+    entries = [GalleryEntry(*row) for row in rows]
+    next_cursor = None
+    if len(entries) > limit:
+        entries = entries[:limit]
+        last = entries[-1]
+        next_cursor = Cursor(
+            created_at=last.created_at,
+            id=last.id,
+            favourite=last.is_favourite if filters.sort == "favourites" else None,
+        )
+    return GalleryPage(entries=entries, next_cursor=next_cursor)
+
+
+def generations_for_cards(*, viewer: User, ids: list[uuid.UUID]) -> dict[uuid.UUID, Generation]:
+    """What the cards of these generations show, for those the viewer may see; one query."""
+    queryset = (
+        generations_visible_to(viewer=viewer)
+        .filter(pk__in=ids)
+        .select_related("team")
+        .only(*CARD_FIELDS)
+    )
+    return {generation.id: generation for generation in queryset}
+
+
+def generation_card_for_viewer(*, viewer: User, id: Any) -> Generation:
+    """One generation with what its card shows, or Http404."""
+    try:
+        key = uuid.UUID(str(id))
+    except ValueError:
+        raise Http404("No such generation.") from None
+    generation = (
+        generations_visible_to(viewer=viewer)
+        .select_related("team")
+        .only(*CARD_FIELDS)
+        .filter(pk=key)
+        .first()
+    )
+    if generation is None:
+        raise Http404("No such generation.")
+    return generation
+
+
+def generation_is_favourite(*, viewer: User, generation: Generation) -> bool:
+    return Favourite.objects.filter(user=viewer, generation=generation).exists()
+
+
+def teams_for_viewer(*, viewer: User) -> list[Team]:
+    """The teams the viewer belongs to, by name (filter choices, share targets)."""
+    return list(Team.objects.filter(memberships__user=viewer).order_by("name"))
+
+
+# --- One generation -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParameterRow:
+    label: str
+    name: str
+    value: str
+    sent: bool
+
+
+@dataclass(frozen=True)
+class GenerationDetail:
+    generation: Generation
+    model: CatalogModel | None
+    events: list[GenerationEvent]
+    favourite: bool
+    parameters: list[ParameterRow]
+    request_json: str
+    retry_of: Generation | None
+    retries: list[Generation]
+    can_manage: bool
+
+
+def _display_value(spec: CatalogField, value: Any, generation: Generation) -> str:
+    if spec.is_file:
+        reference = generation.reference if spec.type == "image" else generation.audio_reference
+        return (reference.original_name or "uploaded file") if reference else "uploaded file"
+    if spec.type == "boolean":
+        return "on" if value else "off"
+    if spec.type == "enum":
+        return spec.option_label(value)
+    text = str(value)
+    return f"{text} {spec.unit}".strip() if spec.unit else text
+
+
+def _parameter_rows(model: CatalogModel | None, generation: Generation) -> list[ParameterRow]:
+    if model is None:
+        return [
+            ParameterRow(label=name, name=name, value=json.dumps(value), sent=True)
+            for name, value in generation.params.items()
+        ]
+    rows = []
+    for spec in model.fields:
+        value = generation.params.get(spec.name)
+        sent = _present_on_wire(generation.request_body, spec)
+        if value is None or value == "" or not sent:
+            rows.append(ParameterRow(label=spec.label, name=spec.name, value="", sent=False))
+        else:
+            shown = _display_value(spec, value, generation)
+            rows.append(ParameterRow(label=spec.label, name=spec.name, value=shown, sent=True))
+    return rows
+
+
+def _present_on_wire(body: dict, spec: CatalogField) -> bool:
+    node: Any = body
+    for part in spec.wire_path:
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _request_for_display(model: CatalogModel | None, generation: Generation) -> str:
+    """The request as sent, with the signed links to reference files left out (bearer URLs)."""
+    body = copy.deepcopy(generation.request_body)
+    for spec in model.fields if model else ():
+        if not spec.is_file:
+            continue
+        node = body
+        for part in spec.wire_path[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and spec.wire_path[-1] in node:
+            node[spec.wire_path[-1]] = f"<signed link to the {spec.label.lower()}>"
+    return json.dumps(body, indent=2, ensure_ascii=False, sort_keys=False)
+
+
+def generation_detail_for_viewer(*, viewer: User, id: Any) -> GenerationDetail:
+    """Everything the generation page shows, for a generation the viewer may see (else 404)."""
+    generation = generation_get_for_viewer(viewer=viewer, id=id)
+    model = catalog().get(generation.model_key)
+    visible = generations_visible_to(viewer=viewer)
+    retry_of = (
+        visible.filter(pk=generation.retry_of_id).only("id", "state", "created_at").first()
+        if generation.retry_of_id
+        else None
+    )
+    retries = list(
+        visible.filter(retry_of=generation).only("id", "state", "created_at").order_by("created_at")
+    )
+    return GenerationDetail(
+        generation=generation,
+        model=model,
+        events=list(generation.events.all()),
+        favourite=generation_is_favourite(viewer=viewer, generation=generation),
+        parameters=_parameter_rows(model, generation),
+        request_json=_request_for_display(model, generation),
+        retry_of=retry_of,
+        retries=retries,
+        can_manage=generation.owner_id == viewer.pk,
+    )
+
+
+@dataclass(frozen=True)
+class Reuse:
+    """What "use again" puts in the create form."""
+
+    generation: Generation
+    model: CatalogModel
+    values: dict[str, Any]
+    references: dict[str, Reference]
+    missing_files: list[str]
+
+
+def generation_reuse_for_viewer(*, viewer: User, id: Any, keep_seed: bool = False) -> Reuse:
+    """The model, parameters and reference files of a generation the viewer may see (else 404).
+
+    The seed is carried only with `keep_seed` ("use this seed"); otherwise a new one is drawn.
+    Reference files are carried when they are the viewer's own (a teammate's uploads stay
+    theirs: the viewer is asked for the file again).
+    """
+    generation = generation_get_for_viewer(viewer=viewer, id=id)
+    model = catalog().get(generation.model_key)
+    if model is None:
+        raise Http404("This generation's model is no longer offered.")
+    values: dict[str, Any] = {}
+    references: dict[str, Reference] = {}
+    missing: list[str] = []
+    for spec in model.fields:
+        value = generation.params.get(spec.name)
+        if spec.is_file:
+            if not value:
+                continue
+            reference = generation.reference if spec.type == "image" else generation.audio_reference
+            if reference is not None and reference.owner_id == viewer.pk:
+                references[spec.name] = reference
+            else:
+                missing.append(spec.label)
+            continue
+        if spec.role == "seed" and not keep_seed:
+            continue
+        if value is not None:
+            values[spec.name] = value
+    return Reuse(
+        generation=generation,
+        model=model,
+        values=values,
+        references=references,
+        missing_files=missing,
+    )
+
+
+# --- References and counts ----------------------------------------------------------------
 
 
 def reference_get_for_owner(*, owner: User, id: Any, kind: str | None = None) -> Reference | None:

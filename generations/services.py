@@ -12,11 +12,13 @@ import logging
 import secrets
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.files.base import File
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, ProtectedError, Q
 from django.utils import timezone
@@ -27,7 +29,7 @@ from studio.logs import generation_log_context
 
 from .catalog import CatalogModel, catalog, catalog_get
 from .forms import UploadCandidate
-from .models import Generation, GenerationEvent, ModelAvailability, Reference
+from .models import Favourite, Generation, GenerationEvent, ModelAvailability, Reference
 from .pricing import price_quote
 from .providers import (
     ErrorKind,
@@ -43,7 +45,7 @@ from .providers.health import (
     breaker_record_failure,
     breaker_record_success,
 )
-from .selectors import catalog_model_available
+from .selectors import catalog_model_available, generations_visible_to
 from .signed_links import signed_url
 from .uploads import image_prepare, sha256_of
 from .wire import provider_request_build
@@ -722,3 +724,171 @@ def model_availability_set(*, keys: Iterable[str], enabled: bool) -> int:
         logger.info("model %s switched %s", row.key, "on" if enabled else "off")
         count += 1
     return count
+
+
+# --- The gallery: favourites, deletion and its undo, sharing, trying again ----------------
+
+RETRYABLE_STATES = frozenset({State.FAILED, State.EXPIRED, State.CANCELLED})
+
+
+def _ids(ids: Iterable[Any]) -> list[uuid.UUID]:
+    """The valid UUIDs among `ids` (anything else is ignored, like an id one may not see)."""
+    keys = []
+    for value in ids:
+        try:
+            keys.append(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    return keys
+
+
+def favourites_set(*, viewer: User, ids: Iterable[Any], on: bool) -> int:
+    """Mark (or unmark) as the viewer's favourites those of `ids` the viewer may see.
+
+    Returns how many generations it applied to. Idempotent; the unique constraint keeps one
+    mark per person and generation.
+    """
+    keys = _ids(ids)
+    visible = list(
+        generations_visible_to(viewer=viewer).filter(pk__in=keys).values_list("pk", flat=True)
+    )
+    if on:
+        Favourite.objects.bulk_create(
+            [Favourite(user=viewer, generation_id=key) for key in visible], ignore_conflicts=True
+        )
+    else:
+        Favourite.objects.filter(user=viewer, generation_id__in=visible).delete()
+    return len(visible)
+
+
+def favourite_set(*, viewer: User, generation: Generation, on: bool) -> None:
+    """Mark or unmark one generation (already checked visible) as the viewer's favourite."""
+    favourites_set(viewer=viewer, ids=[generation.id], on=on)
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    done: list[uuid.UUID]
+    skipped: int
+
+
+def generations_delete(*, viewer: User, ids: Iterable[Any]) -> BulkResult:
+    """Soft-delete the viewer's own finished generations among `ids`.
+
+    They vanish from every page and media URL at once; their files stay until
+    `generations_purge_deleted` runs after STUDIO_DELETE_UNDO_SECONDS, and until then
+    `generations_restore` brings them back. Unfinished ones are skipped (cancel or wait).
+    """
+    keys = _ids(ids)
+    now = timezone.now()
+    with transaction.atomic():
+        done = list(
+            Generation.objects.filter(
+                owner=viewer,
+                pk__in=keys,
+                deleted_at__isnull=True,
+                state__in=Generation.FINAL_STATES,
+            ).values_list("pk", flat=True)
+        )
+        Generation.objects.filter(pk__in=done).update(deleted_at=now, updated_at=now)
+    return BulkResult(done=done, skipped=len(set(keys)) - len(done))
+
+
+def generations_restore(*, viewer: User, ids: Iterable[Any]) -> BulkResult:
+    """Undo a deletion of the viewer's own generations while their files are still kept."""
+    keys = _ids(ids)
+    now = timezone.now()
+    since = now - timedelta(seconds=settings.STUDIO_DELETE_UNDO_SECONDS)
+    with transaction.atomic():
+        done = list(
+            Generation.objects.filter(owner=viewer, pk__in=keys, deleted_at__gt=since).values_list(
+                "pk", flat=True
+            )
+        )
+        Generation.objects.filter(pk__in=done).update(deleted_at=None, updated_at=now)
+    return BulkResult(done=done, skipped=len(set(keys)) - len(done))
+
+
+class NotAMember(Exception):
+    """The person is not a member of the team they tried to act for."""
+
+
+def generations_share_to_team(*, viewer: User, ids: Iterable[Any], team: Team) -> BulkResult:
+    """Show the viewer's own generations in a team's gallery (a generation has at most one team).
+
+    Only generations that belong to no team yet are shared; the others are skipped. The viewer
+    must be a member of the team (NotAMember otherwise).
+    """
+    if not team.memberships.filter(user=viewer).exists():
+        raise NotAMember(f"{viewer.get_username()} is not a member of {team.slug}")
+    keys = _ids(ids)
+    now = timezone.now()
+    with transaction.atomic():
+        done = list(
+            Generation.objects.filter(
+                owner=viewer, pk__in=keys, deleted_at__isnull=True, team__isnull=True
+            ).values_list("pk", flat=True)
+        )
+        Generation.objects.filter(pk__in=done).update(team=team, updated_at=now)
+    return BulkResult(done=done, skipped=len(set(keys)) - len(done))
+
+
+def generation_retry(*, generation: Generation, by: User) -> Generation:
+    """Try a generation that ended without a video again: the same request (seed included) as a
+    new generation linked by `retry_of`, charged like any other (InsufficientCredits otherwise).
+
+    Only its owner may (the references are theirs); IllegalTransition for one that did not fail.
+    """
+    if generation.owner_id != by.pk:
+        raise IllegalTransition("Only the person who made it can try it again.")
+    if generation.state not in RETRYABLE_STATES:
+        raise IllegalTransition(f"{generation.id} is {generation.state}; nothing to try again.")
+    model = catalog_get(generation.model_key)
+    values = {
+        spec.name: generation.params[spec.name]
+        for spec in model.fields
+        if not spec.is_file and spec.name in generation.params
+    }
+    references: dict[str, Reference] = {}
+    for spec in model.fields:
+        if spec.is_file and generation.params.get(spec.name):
+            reference = generation.reference if spec.type == "image" else generation.audio_reference
+            if reference is not None:
+                references[spec.name] = reference
+    return generation_create(
+        user=by,
+        model=model,
+        values=values,
+        references=references,
+        team=generation.team,
+        retry_of=generation,
+    )
+
+
+def generations_purge_deleted(*, limit: int = 500) -> int:
+    """Remove from storage the files of generations deleted longer ago than the undo window.
+
+    The row stays (the ledger points at it); its file fields are emptied first, in the database,
+    so a restore racing with this cannot bring back a generation without its files. A file that
+    another generation still uses (seeded demo data shares files) is kept.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.STUDIO_DELETE_UNDO_SECONDS)
+    candidates = list(
+        Generation.objects.filter(deleted_at__lte=cutoff)
+        .exclude(video="", poster="")
+        .values_list("pk", "video", "poster")[:limit]
+    )
+    purged = 0
+    for pk, video, poster in candidates:
+        if not Generation.objects.filter(pk=pk, deleted_at__lte=cutoff).update(video="", poster=""):
+            continue  # restored meanwhile
+        purged += 1
+        for name in (video, poster):
+            if name and not Generation.objects.filter(Q(video=name) | Q(poster=name)).exists():
+                try:
+                    default_storage.delete(name)
+                except OSError:
+                    logger.warning("could not remove %s of deleted generation %s", name, pk)
+    if purged:
+        logger.info("removed the files of %s deleted generations", purged)
+    return purged

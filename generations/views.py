@@ -10,11 +10,20 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import (
+    require_GET,
+    require_http_methods,
+    require_POST,
+    require_safe,
+)
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.ledger import ChargeRefused, wallet_for_user
+from accounts.models import Team
 from accounts.selectors import teams_for_user
 from accounts.services import user_remember_team
 from studio.ratelimit import rate_limit_hit, rate_parse
@@ -27,21 +36,39 @@ from .forms import (
     upload_inspect,
     values_carry_by_role,
 )
+from .gallery import (
+    card_body,
+    filter_controls,
+    gallery_grid,
+    gallery_options,
+    gallery_query_parse,
+    generation_url,
+)
 from .models import Generation, Reference
 from .pricing import PriceError, price_quote
 from .selectors import (
     catalog_models_available,
+    generation_card_for_viewer,
+    generation_detail_for_viewer,
     generation_get_for_viewer,
     generation_list_for_gallery,
+    generation_reuse_for_viewer,
     providers_paused,
     reference_get_for_owner,
     references_recent,
+    teams_for_viewer,
 )
 from .services import (
     IllegalTransition,
     ModelUnavailable,
+    favourite_set,
+    favourites_set,
     generation_cancel,
     generation_create,
+    generation_retry,
+    generations_delete,
+    generations_restore,
+    generations_share_to_team,
     reference_store,
     references_store,
 )
@@ -241,6 +268,14 @@ def create(request: HttpRequest) -> HttpResponse:
         return render(
             request, "generations/create.html", _create_context(request, model, form), status=status
         )
+    elif request.GET.get("from"):
+        # "Use again" / "use this seed": only a generation the viewer may see (else 404).
+        reuse = generation_reuse_for_viewer(
+            viewer=request.user, id=request.GET["from"], keep_seed=request.GET.get("seed") == "keep"
+        )
+        model = reuse.model
+        form = generation_form_class(model)(owner=request.user, initial=reuse.values)
+        form.references.update(reuse.references)
     else:
         form = form_class(owner=request.user)
     return render(request, "generations/create.html", _create_context(request, model, form))
@@ -299,15 +334,165 @@ def reference_upload(request: HttpRequest) -> HttpResponse:
     return render(request, "generations/create.html#field", context, status=status)
 
 
+def _next_url(request: HttpRequest, fallback: str) -> str:
+    """Where to go back to after a form: a local path sent with it, or `fallback`."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return fallback
+
+
+def _gallery_context(
+    request: HttpRequest, *, base_url: str, team: Team | None = None
+) -> dict[str, Any]:
+    """Parse the query, read one page, and build its grid: shared by every gallery."""
+    options = gallery_options(teams=teams_for_viewer(viewer=request.user))
+    query = gallery_query_parse(request.GET, options=options)
+    filters = query.filters
+    page = generation_list_for_gallery(
+        viewer=request.user,
+        filters=filters,
+        after=query.after,
+        team=team,
+        limit=settings.STUDIO_GALLERY_PAGE_SIZE,
+    )
+    next_url = ""
+    if page.next_cursor is not None:
+        next_url = f"{base_url}?{filters.query_string(after=page.next_cursor.encode())}"
+    return {
+        "grid": gallery_grid(viewer=request.user, entries=page.entries),
+        "filters": filters,
+        "options": options,
+        "controls": filter_controls(options, filters),
+        "problems": query.problems,
+        "next_url": next_url,
+        "first_page": query.after is None,
+        "gallery_url": base_url,
+        "here": request.get_full_path(),
+    }
+
+
+def gallery_response(
+    request: HttpRequest, *, template: str, context: dict[str, Any]
+) -> HttpResponse:
+    """The whole page, or for htmx the grid (filters changed) or the next page (scrolling)."""
+    if request.htmx and not request.htmx.history_restore_request:
+        if request.htmx.target == "gallery-next":
+            template += "#gallery-page"
+        elif request.htmx.target == "gallery-results":
+            template += "#gallery-results"
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@require_GET
+def gallery(request: HttpRequest) -> HttpResponse:
+    base_url = reverse("generations:gallery")
+    context = _gallery_context(request, base_url=base_url)
+    if not request.htmx:
+        # The undo notice of a deletion shows once, on the next full page.
+        context["undo"] = request.session.pop(UNDO_SESSION_KEY, None)
+    return gallery_response(request, template="generations/gallery.html", context=context)
+
+
+BULK_ACTIONS = ("favourite", "unfavourite", "delete", "share")
+
+
+@require_POST
+def gallery_bulk(request: HttpRequest) -> HttpResponse:
+    """Act on the selected cards at once: favourite, unfavourite, delete or share to a team."""
+    back = _next_url(request, reverse("generations:gallery"))
+    ids = request.POST.getlist("ids")
+    action = request.POST.get("action", "")
+    if action not in BULK_ACTIONS:
+        messages.error(request, "Choose what to do with the selected videos.")
+        return redirect(back)
+    if not ids:
+        messages.error(request, "Select at least one video first.")
+        return redirect(back)
+    if action in ("favourite", "unfavourite"):
+        count = favourites_set(viewer=request.user, ids=ids, on=action == "favourite")
+        verb = "Added to" if action == "favourite" else "Removed from"
+        messages.success(request, f"{verb} your favourites: {count} video{pluralize(count)}.")
+    elif action == "delete":
+        result = generations_delete(viewer=request.user, ids=ids)
+        _remember_undo(request, result.done)
+        if result.skipped:
+            messages.info(
+                request,
+                f"{result.skipped} could not be deleted (not yours, or not finished yet).",
+            )
+    else:
+        team = next(
+            (
+                t
+                for t in teams_for_viewer(viewer=request.user)
+                if t.slug == request.POST.get("team")
+            ),
+            None,
+        )
+        if team is None:
+            messages.error(request, "Choose one of your teams to share with.")
+            return redirect(back)
+        result = generations_share_to_team(viewer=request.user, ids=ids, team=team)
+        messages.success(
+            request,
+            f"Shared with {team.name}: {len(result.done)} video{pluralize(len(result.done))}.",
+        )
+        if result.skipped:
+            messages.info(request, f"{result.skipped} skipped (not yours, or already in a team).")
+    return redirect(back)
+
+
+@require_POST
+def gallery_restore(request: HttpRequest) -> HttpResponse:
+    """Undo a deletion."""
+    result = generations_restore(viewer=request.user, ids=request.POST.getlist("ids"))
+    if result.done:
+        messages.success(
+            request, f"Restored {len(result.done)} video{pluralize(len(result.done))}."
+        )
+    else:
+        messages.error(request, "Those videos can no longer be restored.")
+    return redirect(_next_url(request, reverse("generations:gallery")))
+
+
+UNDO_SESSION_KEY = "gallery_undo"
+
+
+def _remember_undo(request: HttpRequest, ids: list) -> None:
+    if ids:
+        request.session[UNDO_SESSION_KEY] = [str(key) for key in ids]
+
+
+@require_GET
+def card(request: HttpRequest, id: str) -> HttpResponse:
+    """The body of one gallery card; unfinished cards fetch it until their generation ends."""
+    generation = generation_card_for_viewer(viewer=request.user, id=id)
+    return HttpResponse(card_body(generation))
+
+
 @require_GET
 def detail(request: HttpRequest, id: str) -> HttpResponse:
-    generation = generation_get_for_viewer(viewer=request.user, id=id)
-    context = {"generation": generation, "events": generation.events.all()}
+    info = generation_detail_for_viewer(viewer=request.user, id=id)
+    context = {
+        "info": info,
+        "generation": info.generation,
+        "model": info.model,
+        "events": info.events,
+        "favourite": info.favourite,
+        "favourite_url": generation_url("generations:favourite", info.generation.id),
+        "form_id": "detail-favourite",
+        "here": request.get_full_path(),
+    }
     template = "generations/detail.html"
-    if request.htmx:
-        template += "#generation-status"
+    if request.htmx and not request.htmx.history_restore_request:
+        template += "#generation-update"
     response = render(request, template, context)
-    response["Vary"] = "HX-Request"
+    patch_vary_headers(response, ["HX-Request"])
     return response
 
 
@@ -325,13 +510,65 @@ def cancel(request: HttpRequest, id: str) -> HttpResponse:
     return redirect("generations:detail", id=generation.id)
 
 
-@require_GET
-def gallery(request: HttpRequest) -> HttpResponse:
-    generations = generation_list_for_gallery(viewer=request.user)
-    return render(request, "generations/gallery.html", {"generations": generations})
+@require_POST
+def favourite(request: HttpRequest, id: str) -> HttpResponse:
+    """Mark or unmark a generation as one of the viewer's favourites (`on` = 1 or 0)."""
+    generation = generation_get_for_viewer(viewer=request.user, id=id)
+    on = request.POST.get("on", "1") == "1"
+    favourite_set(viewer=request.user, generation=generation, on=on)
+    if request.htmx:
+        form_id = request.POST.get("form_id", "")
+        context = {
+            "favourite": on,
+            "favourite_url": generation_url("generations:favourite", generation.id),
+            "form_id": form_id if form_id in FAVOURITE_FORMS else "",
+        }
+        return render(request, "generations/gallery.html#favourite-button", context)
+    return redirect(_next_url(request, reverse("generations:detail", args=[generation.id])))
 
 
-@require_GET
+# The forms a favourite button can belong to (the gallery's bulk form, the generation page's).
+FAVOURITE_FORMS = ("bulk-form", "detail-favourite")
+
+
+@require_POST
+def delete(request: HttpRequest, id: str) -> HttpResponse:
+    """Delete one generation (soft: the gallery offers an undo)."""
+    generation = generation_get_for_viewer(viewer=request.user, id=id)
+    if generation.owner_id != request.user.pk:
+        raise Http404("No such generation.")
+    result = generations_delete(viewer=request.user, ids=[generation.id])
+    if not result.done:
+        messages.error(request, "It is still being made; cancel it or wait for it to end.")
+        return redirect("generations:detail", id=generation.id)
+    _remember_undo(request, result.done)
+    url = reverse("generations:gallery")
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+@require_POST
+def retry(request: HttpRequest, id: str) -> HttpResponse:
+    """Try a failed generation again as a new one (charged), linked to this one."""
+    generation = generation_get_for_viewer(viewer=request.user, id=id)
+    if generation.owner_id != request.user.pk:
+        raise Http404("No such generation.")
+    try:
+        new = generation_retry(generation=generation, by=request.user)
+    except IllegalTransition:
+        messages.error(request, "Only a generation that ended without a video can be tried again.")
+    except ChargeRefused as error:
+        messages.error(request, str(error))
+    except KeyError:
+        messages.error(request, "Its model is no longer offered; use again with another model.")
+    else:
+        messages.success(request, "Trying again; this is the new generation.")
+        return redirect("generations:detail", id=new.id)
+    return redirect("generations:detail", id=generation.id)
+
+
+@require_safe
 def video(request: HttpRequest, id: str) -> HttpResponse:
     generation = generation_get_for_viewer(viewer=request.user, id=id)
     if not generation.video:
@@ -347,13 +584,25 @@ def video(request: HttpRequest, id: str) -> HttpResponse:
     )
 
 
-@require_GET
+@require_safe
 def poster(request: HttpRequest, id: str) -> HttpResponse:
     generation = generation_get_for_viewer(viewer=request.user, id=id)
     if not generation.poster:
         raise Http404("No poster yet.")
     return stored_file_response(
         request, generation.poster.name, content_type="image/jpeg", cache_seconds=3600
+    )
+
+
+@require_safe
+def generation_reference(request: HttpRequest, id: str, kind: str) -> HttpResponse:
+    """A generation's reference image or audio, for whoever may see the generation."""
+    generation = generation_get_for_viewer(viewer=request.user, id=id)
+    reference = generation.reference if kind == "image" else generation.audio_reference
+    if reference is None:
+        raise Http404("No such file.")
+    return stored_file_response(
+        request, reference.file.name, content_type=reference.content_type, cache_seconds=3600
     )
 
 

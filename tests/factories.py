@@ -99,3 +99,141 @@ def make_finished_generation(*, owner: User, team=None, prompt: str = "A finishe
     generation.video_bytes = generation.video.size
     generation.save()
     return generation
+# --- Generations ---------------------------------------------------------------------------
+
+_CLIP: dict[str, bytes] = {}
+
+
+def clip_bytes() -> bytes:
+    """A small real H.264 MP4 (rendered once per test process) and its poster are cached here."""
+    if "video" not in _CLIP:
+        from generations.management.commands.seed_gallery import (
+            PALETTES,
+            clip_render,
+            poster_render,
+        )
+
+        _CLIP["video"] = clip_render(PALETTES[0])
+        _CLIP["poster"] = poster_render(_CLIP["video"])
+    return _CLIP["video"]
+
+
+def poster_bytes() -> bytes:
+    clip_bytes()
+    return _CLIP["poster"]
+
+
+def make_reference(owner: User):
+    from generations.forms import UploadCandidate
+    from generations.services import reference_store
+    from generations.uploads import image_inspect
+
+    upload = image_upload()
+    return reference_store(
+        owner=owner, upload=UploadCandidate(file=upload, info=image_inspect(upload), kind="image")
+    )
+
+
+GENERATION_DEFAULTS = {
+    "wan2.6-i2v-flash": {
+        "prompt": "A calm sea at dawn",
+        "resolution": "720P",
+        "duration": 5,
+        "prompt_extend": True,
+        "shot_type": "single",
+        "audio": False,
+        "watermark": False,
+        "seed": None,
+    },
+    "wan-2.6-flash": {
+        "prompt": "A calm sea at dawn",
+        "resolution": "720p",
+        "duration": 5,
+        "audio_enabled": False,
+        "enable_prompt_expansion": False,
+        "multi_shots": False,
+        "seed": None,
+    },
+}
+
+
+def make_generation(
+    *,
+    owner: User,
+    state: str = "succeeded",
+    model_key: str = "wan2.6-i2v-flash",
+    team=None,
+    reference=None,
+    **values,
+):
+    """A generation made through the real services, then moved to `state` (test data).
+
+    Succeeded ones get a real small video and poster; the owner needs the credits.
+    """
+    from django.core.files.base import ContentFile
+
+    from generations.catalog import catalog_get
+    from generations.models import Generation
+    from generations.services import generation_create, generation_fail, generation_transition
+
+    model = catalog_get(model_key)
+    image_field = model.field_for_role("reference_image").name
+    generation = generation_create(
+        user=owner,
+        model=model,
+        values={**GENERATION_DEFAULTS[model_key], **values},
+        references={image_field: reference or make_reference(owner)},
+        team=team,
+    )
+    steps = {
+        "pending": [],
+        "submitting": ["submitting"],
+        "queued": ["submitting", "queued"],
+        "running": ["submitting", "queued", "running"],
+        "succeeded": ["submitting", "queued", "running"],
+        "failed": ["submitting", "queued"],
+        "expired": [],
+        "cancelled": [],
+    }[state]
+    for step in steps:
+        extra = {"provider_task_id": f"task-{generation.id.hex[:12]}"} if step == "queued" else {}
+        generation_transition(generation_id=generation.id, to=step, **extra)
+    if state == "succeeded":
+        generation.video.save(f"{generation.id}.mp4", ContentFile(clip_bytes()), save=False)
+        generation.poster.save(f"{generation.id}.jpg", ContentFile(poster_bytes()), save=False)
+        generation_transition(
+            generation_id=generation.id,
+            to="succeeded",
+            video=generation.video.name,
+            poster=generation.poster.name,
+            video_bytes=generation.video.size,
+            video_duration=2.0,
+            video_width=320,
+            video_height=180,
+            video_fps=12.0,
+            video_has_audio=False,
+        )
+    elif state == "failed":
+        generation_fail(
+            generation_id=generation.id,
+            kind=Generation.ErrorKind.REFUSED,
+            message="The provider refused this request: duration is too long",
+            code="InvalidParameter",
+            param="duration",
+        )
+    elif state in ("expired", "cancelled"):
+        generation_transition(generation_id=generation.id, to=state)
+    return Generation.objects.select_related("team", "reference").get(pk=generation.id)
+
+
+def make_team(*, slug: str, members: list[User] = (), credits: int = 100, name: str = ""):
+    """A team with these members and credits in its wallet."""
+    from accounts.ledger import wallet_for_team
+    from accounts.models import Membership, Team
+
+    team = Team.objects.create(name=name or slug.title(), slug=slug)
+    for member in members:
+        Membership.objects.create(team=team, user=member)
+    if credits:
+        credits_grant(wallet=wallet_for_team(team=team), amount=credits, actor=None, reason="test")
+    return team

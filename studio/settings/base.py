@@ -285,3 +285,7 @@ AXES_HTTP_RESPONSE_CODE = 429
 AXES_CLIENT_IP_CALLABLE = "studio.clientip.client_ip"
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_VERBOSE = False
+# A deleted generation can be brought back (undo) this long; then its files are removed.
+STUDIO_DELETE_UNDO_SECONDS = env_int("STUDIO_DELETE_UNDO_SECONDS", 24 * 3600)
+# Cards per gallery page (each page links to the next; infinite scroll follows the links).
+STUDIO_GALLERY_PAGE_SIZE = env_int("STUDIO_GALLERY_PAGE_SIZE", 24)
