@@ -8,9 +8,11 @@ stable: VACUUM may renumber it).
 PostgreSQL: a GIN expression index over `to_tsvector('simple', prompt || ' ' || negative_prompt)`
 and the same expression in the query, so the index is used.
 
-Both match every word of the query as a prefix ("clou" finds "clouds"), case- and
-accent-insensitively, in prompt and negative prompt; the `simple` configuration and FTS5's
-`unicode61` tokenizer do no stemming, so the two behave alike whatever the prompt's language.
+Both find generations whose prompt or negative prompt holds every word of the query, in any
+order and case; the last word also as a prefix ("red clou" finds "red clouds"), as one types.
+Neither stems (PostgreSQL's `simple` configuration, FTS5's `unicode61` tokenizer), so they
+behave alike whatever the prompt's language; FTS5 also folds accents, PostgreSQL does not
+(that needs the `unaccent` extension).
 """
 
 from __future__ import annotations
@@ -70,8 +72,8 @@ def search_condition(text: str, *, vendor: str | None = None) -> Q | None:
         return None
     vendor = vendor or default_connection.vendor
     if vendor == "sqlite":
-        # Each term quoted (no FTS syntax can be injected) and matched as a prefix.
-        match = " ".join('"' + term.replace('"', "") + '"*' for term in terms)
+        # Each term quoted, so no FTS syntax can be injected; the last one as a prefix.
+        match = " ".join(f'"{term}"' for term in terms) + "*"
         ids = RawSQL(
             f"SELECT d.generation_id FROM {SQLITE_TABLE} s "
             f"JOIN {SQLITE_DOCS} d ON d.id = s.rowid WHERE {SQLITE_TABLE} MATCH %s",
@@ -79,7 +81,7 @@ def search_condition(text: str, *, vendor: str | None = None) -> Q | None:
         )
         return Q(id__in=ids)
     if vendor == "postgresql":
-        query = " & ".join(term + ":*" for term in terms)
+        query = " & ".join(terms) + ":*"
         return Q(
             RawSQL(
                 "to_tsvector('simple'::regconfig, "

@@ -53,6 +53,11 @@ def test_every_word_must_be_there_in_any_order(signed_in, prompts):
     assert found(signed_in, "fox harbour") == set()
 
 
+def test_the_last_word_is_a_prefix_as_one_types(signed_in, prompts):
+    assert found(signed_in, "red fox run") == ids(prompts["fox"])
+    assert found(signed_in, "re fox") == set()  # earlier words are whole words
+
+
 def test_the_negative_prompt_is_searched_too(signed_in, prompts):
     assert found(signed_in, "seagull") == ids(prompts["negative"])
 
