@@ -81,6 +81,20 @@ class GalleryFilters:
         return query.urlencode()
 
     @property
+    def refined(self) -> int:
+        """How many of the finer filters (all but search, favourites and order) are chosen."""
+        chosen = (
+            self.states,
+            self.model,
+            self.resolution,
+            self.duration is not None,
+            self.team,
+            self.date_from,
+            self.date_to,
+        )
+        return sum(1 for value in chosen if value)
+
+    @property
     def narrowed(self) -> bool:
         """True when something other than the order is chosen."""
         return any(name != "sort" for name, _ in self.params())

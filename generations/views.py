@@ -368,6 +368,7 @@ def _gallery_context(
         "controls": filter_controls(options, filters),
         "problems": query.problems,
         "next_url": next_url,
+        "canonical_url": f"{base_url}?{filters.query_string()}" if filters.params() else base_url,
         "first_page": query.after is None,
         "gallery_url": base_url,
         "here": request.get_full_path(),
@@ -378,12 +379,17 @@ def gallery_response(
     request: HttpRequest, *, template: str, context: dict[str, Any]
 ) -> HttpResponse:
     """The whole page, or for htmx the grid (filters changed) or the next page (scrolling)."""
+    push = ""
     if request.htmx and not request.htmx.history_restore_request:
         if request.htmx.target == "gallery-next":
             template += "#gallery-page"
         elif request.htmx.target == "gallery-results":
             template += "#gallery-results"
+            push = context["canonical_url"]
     response = render(request, template, context)
+    if push:
+        # The address bar gets the filters in their short, shareable form (not every field).
+        response["HX-Push-Url"] = push
     patch_vary_headers(response, ["HX-Request"])
     return response
 

@@ -3,6 +3,9 @@
 (function () {
   "use strict";
 
+  // With this file running, the selection bar can hide its buttons until something is ticked.
+  document.documentElement.classList.add("gallery-js");
+
   var reduceMotion = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)");
 
   function cardOf(node) {

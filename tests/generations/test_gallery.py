@@ -258,6 +258,14 @@ def test_htmx_filter_changes_get_only_the_grid(signed_in, user):
     assert "<html" not in text and 'class="gallery-filters"' not in text
     assert "Only the grid" in text
     assert "HX-Request" in response["Vary"]
+    # The address bar gets the short form of the filters, not every field of the form.
+    assert response["HX-Push-Url"] == "/gallery/?state=succeeded"
+    everything = signed_in.get(
+        "/gallery/?q=&state=&model=&sort=newest",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="gallery-results",
+    )
+    assert everything["HX-Push-Url"] == "/gallery/"
 
 
 def test_infinite_scroll_gets_the_next_cards_and_a_new_sentinel(signed_in, user, settings):
@@ -357,3 +365,14 @@ def generation_visible_favourite(client, generation) -> bool:
     text = client.get(f"/generations/{generation.id}/").content.decode()
     button = re.search(r'<button type="submit" class="favourite-button"[^>]*>', text).group(0)
     return 'aria-pressed="true"' in button
+
+
+def test_pages_carry_no_inline_script_so_a_strict_csp_holds(signed_in, user):
+    generation = make_generation(owner=user)
+    for url in ("/gallery/", f"/generations/{generation.id}/"):
+        text = signed_in.get(url).content.decode()
+        for tag in re.findall(r"<script[^>]*>", text):
+            assert "src=" in tag, tag
+        assert not re.search(r"<script[^>]*>[^<\s]", text)
+        assert not re.search(r"\son[a-z]+\s*=", text), url
+        assert "hx-on" not in text and "js:" not in text
