@@ -20,6 +20,7 @@ from .gallery import PAGE_SIZE, Cursor, GalleryFilters
 from .models import Favourite, Generation, GenerationEvent, ModelAvailability, Reference
 from .providers.health import providers_paused as breakers_paused
 from .search import search_condition
+from .sharing import generation_can_manage
 
 # What a card shows: everything else (the request, the JSON documents) stays in the database.
 CARD_FIELDS = (
@@ -269,6 +270,7 @@ class GenerationDetail:
     request_json: str
     retry_of: Generation | None
     retries: list[Generation]
+    is_owner: bool
     can_manage: bool
 
 
@@ -347,7 +349,8 @@ def generation_detail_for_viewer(*, viewer: User, id: Any) -> GenerationDetail:
         request_json=_request_for_display(model, generation),
         retry_of=retry_of,
         retries=retries,
-        can_manage=generation.owner_id == viewer.pk,
+        is_owner=generation.owner_id == viewer.pk,
+        can_manage=generation_can_manage(viewer=viewer, generation=generation),
     )
 
 

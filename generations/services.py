@@ -46,6 +46,7 @@ from .providers.health import (
     breaker_record_success,
 )
 from .selectors import catalog_model_available, generations_visible_to
+from .sharing import generations_manageable_by
 from .signed_links import signed_url
 from .uploads import image_prepare, sha256_of
 from .wire import provider_request_build
@@ -773,7 +774,8 @@ class BulkResult:
 
 
 def generations_delete(*, viewer: User, ids: Iterable[Any]) -> BulkResult:
-    """Soft-delete the viewer's own finished generations among `ids`.
+    """Soft-delete the finished generations among `ids` that the viewer may manage (their own,
+    and their teams' when they are an owner or admin of the team: `sharing.generation_can_manage`).
 
     They vanish from every page and media URL at once; their files stay until
     `generations_purge_deleted` runs after STUDIO_DELETE_UNDO_SECONDS, and until then
@@ -784,85 +786,45 @@ def generations_delete(*, viewer: User, ids: Iterable[Any]) -> BulkResult:
     with transaction.atomic():
         done = list(
             Generation.objects.filter(
-                owner=viewer,
+                generations_manageable_by(viewer=viewer),
                 pk__in=keys,
                 deleted_at__isnull=True,
                 state__in=Generation.FINAL_STATES,
-            ).values_list("pk", flat=True)
+            )
+            .values_list("pk", flat=True)
+            .distinct()
         )
         Generation.objects.filter(pk__in=done).update(deleted_at=now, updated_at=now)
     return BulkResult(done=done, skipped=len(set(keys)) - len(done))
 
 
 def generations_restore(*, viewer: User, ids: Iterable[Any]) -> BulkResult:
-    """Undo a deletion of the viewer's own generations while their files are still kept."""
+    """Undo a deletion, by someone who may manage those generations, while their files are kept."""
     keys = _ids(ids)
     now = timezone.now()
     since = now - timedelta(seconds=settings.STUDIO_DELETE_UNDO_SECONDS)
     with transaction.atomic():
         done = list(
-            Generation.objects.filter(owner=viewer, pk__in=keys, deleted_at__gt=since).values_list(
-                "pk", flat=True
+            Generation.objects.filter(
+                generations_manageable_by(viewer=viewer), pk__in=keys, deleted_at__gt=since
             )
+            .values_list("pk", flat=True)
+            .distinct()
         )
         Generation.objects.filter(pk__in=done).update(deleted_at=None, updated_at=now)
     return BulkResult(done=done, skipped=len(set(keys)) - len(done))
 
 
-class NotAMember(Exception):
-    """The person is not a member of the team they tried to act for."""
-
-
-def generations_share_to_team(*, viewer: User, ids: Iterable[Any], team: Team) -> BulkResult:
-    """Show the viewer's own generations in a team's gallery (a generation has at most one team).
-
-    Only generations that belong to no team yet are shared; the others are skipped. The viewer
-    must be a member of the team (NotAMember otherwise).
-    """
-    if not team.memberships.filter(user=viewer).exists():
-        raise NotAMember(f"{viewer.get_username()} is not a member of {team.slug}")
-    keys = _ids(ids)
-    now = timezone.now()
-    with transaction.atomic():
-        done = list(
-            Generation.objects.filter(
-                owner=viewer, pk__in=keys, deleted_at__isnull=True, team__isnull=True
-            ).values_list("pk", flat=True)
-        )
-        Generation.objects.filter(pk__in=done).update(team=team, updated_at=now)
-    return BulkResult(done=done, skipped=len(set(keys)) - len(done))
-
-
 def generation_retry(*, generation: Generation, by: User) -> Generation:
-    """Try a generation that ended without a video again: the same request (seed included) as a
-    new generation linked by `retry_of`, charged like any other (InsufficientCredits otherwise).
-
-    Only its owner may (the references are theirs); IllegalTransition for one that did not fail.
+    """The person-facing "try again": only the maker, only for a generation that ended without a
+    video. The new generation (`generation_try_again`) is linked by `retry_of` and charged like
+    any other (ChargeRefused otherwise); IllegalTransition when this one may not be retried.
     """
     if generation.owner_id != by.pk:
         raise IllegalTransition("Only the person who made it can try it again.")
     if generation.state not in RETRYABLE_STATES:
         raise IllegalTransition(f"{generation.id} is {generation.state}; nothing to try again.")
-    model = catalog_get(generation.model_key)
-    values = {
-        spec.name: generation.params[spec.name]
-        for spec in model.fields
-        if not spec.is_file and spec.name in generation.params
-    }
-    references: dict[str, Reference] = {}
-    for spec in model.fields:
-        if spec.is_file and generation.params.get(spec.name):
-            reference = generation.reference if spec.type == "image" else generation.audio_reference
-            if reference is not None:
-                references[spec.name] = reference
-    return generation_create(
-        user=by,
-        model=model,
-        values=values,
-        references=references,
-        team=generation.team,
-        retry_of=generation,
-    )
+    return generation_try_again(generation=generation, by=by)
 
 
 def generations_purge_deleted(*, limit: int = 500) -> int:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import secrets
+import uuid
+from collections.abc import Iterable
+from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 
@@ -30,6 +34,14 @@ def generation_can_manage(*, viewer: User, generation: Generation) -> bool:
     ).exists()
 
 
+def generations_manageable_by(*, viewer: User) -> Q:
+    """The same rule as `generation_can_manage`, as a filter over many generations."""
+    return Q(owner=viewer) | Q(
+        team__memberships__user=viewer,
+        team__memberships__role__in=[Membership.Role.OWNER, Membership.Role.ADMIN],
+    )
+
+
 @transaction.atomic
 def generation_share_to_team(*, generation: Generation, team: Team, by: User) -> Generation:
     """File a generation in one team's gallery (it belongs to at most one team)."""
@@ -37,9 +49,31 @@ def generation_share_to_team(*, generation: Generation, team: Team, by: User) ->
         raise SharingRefused("Only the person who made it can share it with a team.")
     if not Membership.objects.filter(team=team, user=by).exists():
         raise SharingRefused(f"You are not a member of {team.name}.")
-    Generation.objects.filter(pk=generation.pk).update(team=team)
+    Generation.objects.filter(pk=generation.pk).update(team=team, updated_at=timezone.now())
     generation.team = team
     return generation
+
+
+@transaction.atomic
+def generations_share_to_team(*, ids: Iterable[Any], team: Team, by: User) -> list[uuid.UUID]:
+    """`generation_share_to_team` for several at once (the gallery's selection): the person's own
+    generations among `ids` move to `team`; the others are left alone. Returns those shared."""
+    if not Membership.objects.filter(team=team, user=by).exists():
+        raise SharingRefused(f"You are not a member of {team.name}.")
+    keys = []
+    for value in ids:
+        try:
+            keys.append(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    shared = list(
+        Generation.objects.filter(owner=by, pk__in=keys, deleted_at__isnull=True).values_list(
+            "pk", flat=True
+        )
+    )
+    # updated_at moves too: gallery cards are cached by it, and they show the team.
+    Generation.objects.filter(pk__in=shared).update(team=team, updated_at=timezone.now())
+    return shared
 
 
 @transaction.atomic
@@ -49,7 +83,7 @@ def generation_unshare_from_team(*, generation: Generation, by: User) -> Generat
         return generation
     if not generation_can_manage(viewer=by, generation=generation):
         raise SharingRefused("Only its maker and the team's owners and admins can unshare it.")
-    Generation.objects.filter(pk=generation.pk).update(team=None)
+    Generation.objects.filter(pk=generation.pk).update(team=None, updated_at=timezone.now())
     generation.team = None
     return generation
 

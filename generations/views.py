@@ -68,11 +68,11 @@ from .services import (
     generation_retry,
     generations_delete,
     generations_restore,
-    generations_share_to_team,
     reference_store,
     references_store,
 )
 from .serving import stored_file_response
+from .sharing import generation_can_manage, generations_share_to_team
 from .signed_links import signed_file_resolve
 from .wire import provider_request_preview
 
@@ -443,13 +443,11 @@ def gallery_bulk(request: HttpRequest) -> HttpResponse:
         if team is None:
             messages.error(request, "Choose one of your teams to share with.")
             return redirect(back)
-        result = generations_share_to_team(viewer=request.user, ids=ids, team=team)
-        messages.success(
-            request,
-            f"Shared with {team.name}: {len(result.done)} video{pluralize(len(result.done))}.",
-        )
-        if result.skipped:
-            messages.info(request, f"{result.skipped} skipped (not yours, or already in a team).")
+        shared = generations_share_to_team(ids=ids, team=team, by=request.user)
+        count = len(shared)
+        messages.success(request, f"Shared with {team.name}: {count} video{pluralize(count)}.")
+        if len(set(ids)) > count:
+            messages.info(request, f"{len(set(ids)) - count} skipped (only your own videos).")
     return redirect(back)
 
 
@@ -541,7 +539,7 @@ FAVOURITE_FORMS = ("bulk-form", "detail-favourite")
 def delete(request: HttpRequest, id: str) -> HttpResponse:
     """Delete one generation (soft: the gallery offers an undo)."""
     generation = generation_get_for_viewer(viewer=request.user, id=id)
-    if generation.owner_id != request.user.pk:
+    if not generation_can_manage(viewer=request.user, generation=generation):
         raise Http404("No such generation.")
     result = generations_delete(viewer=request.user, ids=[generation.id])
     if not result.done:

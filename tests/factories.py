@@ -99,6 +99,8 @@ def make_finished_generation(*, owner: User, team=None, prompt: str = "A finishe
     generation.video_bytes = generation.video.size
     generation.save()
     return generation
+
+
 # --- Generations ---------------------------------------------------------------------------
 
 _CLIP: dict[str, bytes] = {}

@@ -243,3 +243,23 @@ def test_a_generation_still_being_made_is_not_deleted(signed_in, user):
     running.refresh_from_db()
     assert running.deleted_at is None
     assert GenerationEvent.objects.filter(generation=running).count() == 4
+
+
+def test_a_team_admin_may_delete_a_members_generation_but_not_try_it_again(client, user):
+    from accounts.models import Membership
+
+    admin = make_user(username="team-admin", credits=50)
+    team = make_team(slug="crew4", members=[user])
+    Membership.objects.create(team=team, user=admin, role=Membership.Role.ADMIN)
+    failed = make_generation(owner=user, team=team, state="failed")
+    client.force_login(admin)
+    html = page_of(client, failed)
+    assert f'action="/generations/{failed.id}/delete/"' in html and "/retry/" not in html
+    assert client.post(f"/generations/{failed.id}/retry/").status_code == 404
+    response = client.post(f"/generations/{failed.id}/delete/")
+    assert response.status_code == 302
+    failed.refresh_from_db()
+    assert failed.deleted_at is not None
+    client.post("/gallery/restore/", {"ids": [str(failed.id)]})
+    failed.refresh_from_db()
+    assert failed.deleted_at is None

@@ -81,18 +81,19 @@ def test_someone_elses_ids_are_ignored_by_every_bulk_action(signed_in, user, oth
     assert signed_in.post("/gallery/restore/", {"ids": [str(foreign.id)]}).status_code == 302
 
 
-def test_sharing_puts_own_generations_without_a_team_into_the_team(signed_in, user):
-    team = make_team(slug="studio-team", members=[user])
+def test_sharing_files_the_persons_own_selection_in_the_team(signed_in, user, other_user):
+    team = make_team(slug="studio-team", members=[user, other_user])
     other_team = make_team(slug="elsewhere", members=[user])
     free = make_generation(owner=user)
-    taken = make_generation(owner=user, team=other_team)
-    bulk(signed_in, "share", [free.id, taken.id], team="studio-team")
-    free.refresh_from_db()
-    taken.refresh_from_db()
-    assert free.team == team and taken.team == other_team
+    moved = make_generation(owner=user, team=other_team)  # at most one team: it moves
+    foreign = make_generation(owner=other_user, team=team)
+    bulk(signed_in, "share", [free.id, moved.id, foreign.id], team="studio-team")
+    for generation in (free, moved, foreign):
+        generation.refresh_from_db()
+    assert free.team == team and moved.team == team and foreign.owner == other_user
     page = signed_in.get("/gallery/").content.decode()
-    assert "Shared with Studio-Team: 1 video." in page
-    assert "1 skipped" in page
+    assert "Shared with Studio-Team: 2 videos." in page
+    assert "1 skipped (only your own videos)." in page
 
 
 def test_sharing_needs_a_team_the_person_belongs_to(signed_in, user):
