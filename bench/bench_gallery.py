@@ -80,6 +80,7 @@ def _seed() -> float:
     from generations.models import Generation
 
     call_command("migrate", verbosity=0)
+    call_command("createcachetable", verbosity=0)
     if Generation.objects.exists():
         raise SystemExit("The benchmark needs an empty database.")
     started = time.perf_counter()

@@ -344,7 +344,7 @@ def _next_url(request: HttpRequest, fallback: str) -> str:
     return fallback
 
 
-def _gallery_context(
+def gallery_context(
     request: HttpRequest, *, base_url: str, team: Team | None = None
 ) -> dict[str, Any]:
     """Parse the query, read one page, and build its grid: shared by every gallery."""
@@ -397,7 +397,7 @@ def gallery_response(
 @require_GET
 def gallery(request: HttpRequest) -> HttpResponse:
     base_url = reverse("generations:gallery")
-    context = _gallery_context(request, base_url=base_url)
+    context = gallery_context(request, base_url=base_url)
     if not request.htmx:
         # The undo notice of a deletion shows once, on the next full page.
         context["undo"] = request.session.pop(UNDO_SESSION_KEY, None)

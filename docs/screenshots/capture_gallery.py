@@ -58,6 +58,7 @@ def _prepare(env: dict[str, str]) -> str:
     from generations.models import Favourite, Generation
 
     call_command("migrate", verbosity=0)
+    call_command("createcachetable", verbosity=0)
     user = user_create(username=USERNAME, password=PASSWORD, starting_credits=40)
     team = Team.objects.create(name="Harbour Films", slug="harbour-films")
     Membership.objects.create(team=team, user=user)
