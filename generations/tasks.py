@@ -33,6 +33,8 @@ def tracker_ensure_task() -> bool:
 def references_prune_task() -> int:
     """The hourly schedule: remove uploads no generation used, a day after they came."""
     return services.references_prune()
+
+
 def generations_purge_deleted_task() -> int:
     """The hourly schedule: remove the files of generations deleted past the undo window."""
     return services.generations_purge_deleted()

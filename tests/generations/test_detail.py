@@ -145,12 +145,12 @@ def test_use_again_fills_the_create_page_with_model_parameters_and_reference(sig
     html = page_of(signed_in, generation)
     assert f'href="/?from={generation.id}"' in html
     create = signed_in.get(f"/?from={generation.id}").content.decode()
-    assert re.search(r'value="wan-2.6-flash" checked', create)
+    assert re.search(r'name="model" value="wan-2.6-flash"[^>]*checked', create)
     assert "A lantern on a pier</textarea>" in create and "rain</textarea>" in create
     assert re.search(r'value="1080p"[^>]*checked', create)
     assert re.search(r'value="10"[^>]*checked', create)
     assert re.search(r'name="multi_shots"[^>]*checked', create)
-    assert f'name="image" value="{generation.reference_id}"' in create
+    assert re.search(rf'name="image" value="{generation.reference_id}"[^>]*checked', create)
     seed = re.search(r'<input[^>]*name="seed"[^>]*>', create).group(0)
     assert 'value="77"' not in seed  # a new seed is drawn
 
