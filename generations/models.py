@@ -178,8 +178,18 @@ class Generation(models.Model):
             models.Index(fields=["owner", "-created_at", "-id"], name="generation_owner_recent"),
             models.Index(fields=["state", "next_poll_at"], name="generation_due"),
             models.Index(fields=["owner", "state", "created_at"], name="generation_owner_state"),
-            # A team's gallery pages through its generations newest first (keyset).
-            models.Index(fields=["team", "-created_at", "-id"], name="generation_team_recent"),
+            # The galleries page through live generations newest first (keyset). Partial, so
+            # skipping deleted rows never reads the table: a search scans many index entries.
+            models.Index(
+                fields=["owner", "-created_at", "-id"],
+                condition=Q(deleted_at__isnull=True),
+                name="generation_gallery",
+            ),
+            models.Index(
+                fields=["team", "-created_at", "-id"],
+                condition=Q(deleted_at__isnull=True),
+                name="generation_team_gallery",
+            ),
             # The purge of soft-deleted generations looks only at the few deleted rows.
             models.Index(
                 fields=["deleted_at"],
