@@ -146,3 +146,38 @@ def test_the_star_toggles_a_favourite_in_place(gallery_owner, tab):
     expect(tab.locator(".favourite-button").first).to_have_attribute("aria-pressed", "true")
     assert tab.evaluate("window.__stayed") is True
     assert gallery_owner.favourites.count() == 1
+
+
+def test_the_gallery_and_generation_page_work_under_the_production_csp(gallery_owner, tab):
+    from studio.security import content_security_policy
+
+    directives = content_security_policy(media_origins=[])["DIRECTIVES"]
+    policy = "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
+
+    def with_policy(route):
+        response = route.fetch()
+        headers = {**response.headers, "content-security-policy": policy}
+        route.fulfill(response=response, headers=headers)
+
+    violations: list[str] = []
+    tab.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    tab.on("pageerror", lambda error: violations.append(str(error)))
+    tab.route("**/*", with_policy)
+    sign_in(tab, gallery_owner.username)
+    tab.goto("/gallery/")
+    card = tab.locator("[data-card]").first
+    card.hover()
+    expect(card).to_have_class("gallery-card is-playing", timeout=10_000)
+    tab.locator("#gallery-next").scroll_into_view_if_needed()
+    expect(tab.locator("[data-card]")).to_have_count(48, timeout=10_000)
+    tab.locator(".favourite-button").first.click()
+    expect(tab.locator(".favourite-button").first).to_have_attribute("aria-pressed", "true")
+    tab.locator("a.card-link").first.click()
+    tab.wait_for_url("**/generations/**")
+    tab.wait_for_function("document.querySelector('video.player').readyState >= 1")
+    assert violations == []
