@@ -363,6 +363,19 @@ class Reuse:
     values: dict[str, Any]
     references: dict[str, Reference]
     missing_files: list[str]
+    # "Fix and try again": the provider's refusal, beside the field it named.
+    field_errors: dict[str, str]
+
+
+def _refused_field(model: CatalogModel, generation: Generation) -> str | None:
+    """The form field a provider's refusal named (`error.param`: a field or a wire name)."""
+    param = (generation.error_param or "").strip()
+    if generation.state != Generation.State.FAILED or not param:
+        return None
+    for spec in model.fields:
+        if param in (spec.name, spec.wire) or param.rsplit(".", 1)[-1] == spec.wire_path[-1]:
+            return spec.name
+    return None
 
 
 def generation_reuse_for_viewer(*, viewer: User, id: Any, keep_seed: bool = False) -> Reuse:
@@ -394,12 +407,14 @@ def generation_reuse_for_viewer(*, viewer: User, id: Any, keep_seed: bool = Fals
             continue
         if value is not None:
             values[spec.name] = value
+    refused = _refused_field(model, generation)
     return Reuse(
         generation=generation,
         model=model,
         values=values,
         references=references,
         missing_files=missing,
+        field_errors={refused: generation.error_message} if refused else {},
     )
 
 

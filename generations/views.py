@@ -276,6 +276,11 @@ def create(request: HttpRequest) -> HttpResponse:
         model = reuse.model
         form = generation_form_class(model)(owner=request.user, initial=reuse.values)
         form.references.update(reuse.references)
+        context = _create_context(request, model, form)
+        for row in context["rows"]:
+            if row["spec"].name in reuse.field_errors:
+                row["errors"] = [reuse.field_errors[row["spec"].name]]
+        return render(request, "generations/create.html", context)
     else:
         form = form_class(owner=request.user)
     return render(request, "generations/create.html", _create_context(request, model, form))

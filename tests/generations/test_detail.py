@@ -263,3 +263,16 @@ def test_a_team_admin_may_delete_a_members_generation_but_not_try_it_again(clien
     client.post("/gallery/restore/", {"ids": [str(failed.id)]})
     failed.refresh_from_db()
     assert failed.deleted_at is None
+
+
+def test_fix_and_try_again_opens_the_form_with_the_refusal_beside_its_field(signed_in, user):
+    failed = make_generation(owner=user, state="failed", duration=12, seed=9)
+    html = page_of(signed_in, failed)
+    assert f'href="/?from={failed.id}&amp;seed=keep">Fix and try again' in html
+    create = signed_in.get(f"/?from={failed.id}&seed=keep").content.decode()
+    error = re.search(r'<p class="field-error" id="id_duration_error">([^<]*)</p>', create)
+    assert error and "duration is too long" in error.group(1)
+    assert re.search(r'<input[^>]*name="seed"[^>]*value="9"', create)
+    # A generation that did not fail carries no error.
+    done = make_generation(owner=user)
+    assert "field-error" not in signed_in.get(f"/?from={done.id}").content.decode()
