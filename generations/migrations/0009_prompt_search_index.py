@@ -16,6 +16,6 @@ def remove(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("generations", "0007_favourites_and_gallery_indexes")]
+    dependencies = [("generations", "0008_favourites_and_gallery_indexes")]
 
     operations = [migrations.RunPython(install, remove)]

@@ -21,7 +21,7 @@ def remove_schedule(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("generations", "0008_prompt_search_index"),
+        ("generations", "0009_prompt_search_index"),
         ("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more"),
     ]
 
