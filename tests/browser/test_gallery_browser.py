@@ -9,11 +9,13 @@ import io
 import os
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
+from django.test import Client
 from playwright.sync_api import expect, sync_playwright
 
 from generations.models import Generation
-from tests.factories import PASSWORD, make_user
+from tests.factories import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -37,7 +39,8 @@ def _orm_beside_playwright(monkeypatch):
 
 
 @pytest.fixture
-def tab(live_stack):
+def tab(live_stack, gallery_owner):
+    """A chromium page, signed in as the gallery's owner."""
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
@@ -45,20 +48,25 @@ def tab(live_stack):
         context = browser.new_context(
             base_url=live_stack.url, viewport={"width": 1280, "height": 900}
         )
+        # A session made here, handed to the browser: no login form, so the login rate limit
+        # and lock-out (shared by every test through the cache) are left alone.
+        client = Client()
+        client.force_login(gallery_owner)
+        context.add_cookies(
+            [
+                {
+                    "name": settings.SESSION_COOKIE_NAME,
+                    "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                    "url": live_stack.url,
+                }
+            ]
+        )
         tab = context.new_page()
         try:
             yield tab
         finally:
             context.close()
             browser.close()
-
-
-def sign_in(page, username: str) -> None:
-    page.goto("/accounts/login/")
-    page.fill('input[name="username"]', username)
-    page.fill('input[name="password"]', PASSWORD)
-    page.click('button[type="submit"]')
-    page.wait_for_url("**/")
 
 
 @pytest.fixture
@@ -69,7 +77,6 @@ def gallery_owner(live_stack):
 
 
 def test_a_card_plays_muted_on_hover_and_on_focus_and_stops_after(gallery_owner, tab):
-    sign_in(tab, gallery_owner.username)
     tab.goto("/gallery/")
     card = tab.locator("[data-card]").first
     video = card.locator("video.card-video")
@@ -87,7 +94,6 @@ def test_a_card_plays_muted_on_hover_and_on_focus_and_stops_after(gallery_owner,
 
 
 def test_scrolling_down_loads_the_next_pages_without_changing_the_url(gallery_owner, tab):
-    sign_in(tab, gallery_owner.username)
     tab.goto("/gallery/")
     cards = tab.locator("[data-card]")
     expect(cards).to_have_count(24)
@@ -104,7 +110,6 @@ def test_scrolling_down_loads_the_next_pages_without_changing_the_url(gallery_ow
 def test_filters_update_the_grid_and_the_url_and_back_restores_them(gallery_owner, tab):
     first = Generation.objects.filter(owner=gallery_owner).order_by("-created_at").first()
     Generation.objects.filter(pk=first.pk).update(prompt="A unique zanzibar festival")
-    sign_in(tab, gallery_owner.username)
     tab.goto("/gallery/")
     tab.evaluate("window.__stayed = true")
     tab.fill("#gallery-q", "zanzibar")
@@ -122,7 +127,6 @@ def test_filters_update_the_grid_and_the_url_and_back_restores_them(gallery_owne
 
 
 def test_selecting_cards_enables_the_bulk_actions(gallery_owner, tab):
-    sign_in(tab, gallery_owner.username)
     tab.goto("/gallery/")
     favourite = tab.locator('.bulk-bar button[value="favourite"]')
     expect(favourite).to_be_disabled()
@@ -138,7 +142,6 @@ def test_selecting_cards_enables_the_bulk_actions(gallery_owner, tab):
 
 
 def test_the_star_toggles_a_favourite_in_place(gallery_owner, tab):
-    sign_in(tab, gallery_owner.username)
     tab.goto("/gallery/")
     tab.evaluate("window.__stayed = true")
     star = tab.locator(".favourite-button").first
@@ -168,7 +171,6 @@ def test_the_gallery_and_generation_page_work_under_the_production_csp(gallery_o
     )
     tab.on("pageerror", lambda error: violations.append(str(error)))
     tab.route("**/*", with_policy)
-    sign_in(tab, gallery_owner.username)
     tab.goto("/gallery/")
     card = tab.locator("[data-card]").first
     card.hover()
