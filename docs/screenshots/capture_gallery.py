@@ -157,7 +157,12 @@ def main() -> int:
                 page.screenshot(path=str(OUT / f"gallery-{name}.png"))
                 if name == "desktop":
                     page.goto(f"/generations/{shown}/")
-                    page.wait_for_function("document.querySelector('video.player').readyState >= 2")
+                    # Show a frame, not the loading spinner: seek a little and wait for it.
+                    page.evaluate(
+                        "() => new Promise(done => { const v = document.querySelector("
+                        "'video.player'); v.addEventListener('seeked', done, {once: true}); "
+                        "v.currentTime = 0.6; })"
+                    )
                     page.wait_for_load_state("networkidle")
                     page.screenshot(path=str(OUT / "generation-page.png"), full_page=True)
                 context.close()
