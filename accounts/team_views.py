@@ -58,17 +58,22 @@ def team_list(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    team, membership = team_get_for_member(user=request.user, slug=slug)
-    from generations.selectors import generation_list_for_team
+    """The team's gallery: the same grid, filters, search and paging as the personal one."""
+    from generations.views import gallery_context, gallery_response
 
-    context = {
-        "team": team,
-        "membership": membership,
-        "permissions": team_permissions(actor=membership),
-        "generations": generation_list_for_team(viewer=request.user, team=team),
-        "storage": storage_used_by_team(team=team),
-    }
-    return render(request, "teams/detail.html", context)
+    team, membership = team_get_for_member(user=request.user, slug=slug)
+    context = gallery_context(
+        request, base_url=reverse("teams:detail", args=[team.slug]), team=team
+    )
+    context.update(
+        {
+            "team": team,
+            "membership": membership,
+            "gallery_title": team.name,
+            "storage": storage_used_by_team(team=team),
+        }
+    )
+    return gallery_response(request, template="generations/gallery.html", context=context)
 
 
 @require_GET

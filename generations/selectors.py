@@ -29,6 +29,7 @@ CARD_FIELDS = (
     "team_id",
     "team__name",
     "team__slug",
+    "owner__username",
     "model_key",
     "state",
     "prompt",
@@ -145,16 +146,6 @@ def _keyset(cursor: Cursor, *, descending: bool) -> Q:
     )
 
 
-def generation_list_for_team(*, viewer: User, team, limit: int = 48) -> list[Generation]:
-    """A team's generations (for a member), newest first, with who made each."""
-    return list(
-        generations_visible_to(viewer=viewer)
-        .filter(team=team)
-        .select_related("owner")
-        .order_by("-created_at", "-id")[:limit]
-    )
-
-
 def _gallery_scope(*, viewer: User, team: Team | None) -> QuerySet[Generation]:
     """What a gallery may show: the viewer's own (not deleted), or a team's the viewer may see."""
     if team is not None:
@@ -216,7 +207,7 @@ def generations_for_cards(*, viewer: User, ids: list[uuid.UUID]) -> dict[uuid.UU
     queryset = (
         generations_visible_to(viewer=viewer)
         .filter(pk__in=ids)
-        .select_related("team")
+        .select_related("team", "owner")
         .only(*CARD_FIELDS)
     )
     return {generation.id: generation for generation in queryset}
@@ -230,7 +221,7 @@ def generation_card_for_viewer(*, viewer: User, id: Any) -> Generation:
         raise Http404("No such generation.") from None
     generation = (
         generations_visible_to(viewer=viewer)
-        .select_related("team")
+        .select_related("team", "owner")
         .only(*CARD_FIELDS)
         .filter(pk=key)
         .first()

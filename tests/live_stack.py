@@ -179,6 +179,10 @@ def stack_environment(web_port: int, simulator_port: int) -> dict[str, str]:
             "SIMULATOR_QUEUE_SECONDS": "0.2",
             "STUDIO_TRACKER_RUN_SECONDS": "20",
             "STUDIO_Q_WORKERS": "4",
+            # Many tests sign in through the same address; the throttles have tests of their own.
+            "STUDIO_LOGIN_RATE": "0",
+            "STUDIO_SIGNUP_RATE": "0",
+            "STUDIO_SUBMIT_RATE": "0",
             "PYTHONUNBUFFERED": "1",
         }
     )

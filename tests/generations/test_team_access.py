@@ -69,3 +69,26 @@ def test_storage_used_is_shown_for_the_team():
         str(filesizeformat(generation.video_bytes)).replace("\xa0", "&nbsp;") in html
         or "KB" in html
     )
+
+
+def test_the_team_gallery_has_the_same_filters_search_and_paging(settings):
+    settings.STUDIO_GALLERY_PAGE_SIZE = 2
+    owner, member = make_user(username="owner"), make_user(username="member")
+    team = team_create(name="Crew", creator=owner)
+    Membership.objects.create(team=team, user=member)
+    for index, prompt in enumerate(["red fox running", "blue whale", "red kite", "green hills"]):
+        make_finished_generation(owner=owner if index % 2 else member, team=team, prompt=prompt)
+    make_finished_generation(owner=member, prompt="red herring, personal")  # not the team's
+    client = _client(member)
+    found = client.get(f"/teams/{team.slug}/", {"q": "red"}).content.decode()
+    assert "red fox running" in found and "red kite" in found
+    assert "blue whale" not in found and "red herring" not in found
+    first = client.get(f"/teams/{team.slug}/").content.decode()
+    assert 'rel="next"' in first and "by owner" in first
+    next_url = first.split('rel="next" href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    assert next_url.startswith(f"/teams/{team.slug}/?")
+    second = client.get(next_url).content.decode()
+    shown = [p for p in ("red fox running", "blue whale", "red kite", "green hills") if p in first + second]
+    assert len(shown) == 4
+    fragment = client.get(f"/teams/{team.slug}/", {"q": "whale"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="gallery-results")
+    assert "<html" not in fragment.content.decode() and "blue whale" in fragment.content.decode()
