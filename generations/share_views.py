@@ -42,6 +42,38 @@ def share_link(request: HttpRequest, id: str) -> HttpResponse:
     return redirect("generations:detail", id=generation.id)
 
 
+@require_POST
+def share_team(request: HttpRequest, id: str) -> HttpResponse:
+    """File a generation in one of the person's teams (`team` = slug), or take it out (empty)."""
+    from accounts.selectors import team_get_for_member
+
+    from .sharing import generation_share_to_team, generation_unshare_from_team
+
+    generation = generation_get_for_viewer(viewer=request.user, id=id)
+    slug = request.POST.get("team", "")
+    try:
+        if slug:
+            team, _ = team_get_for_member(user=request.user, slug=slug)
+            generation_share_to_team(generation=generation, team=team, by=request.user)
+            messages.success(request, f"Shared with {team.name}: it is in the team's gallery now.")
+        else:
+            generation_unshare_from_team(generation=generation, by=request.user)
+            messages.success(request, "Taken out of the team's gallery; it is still yours.")
+    except SharingRefused as error:
+        messages.error(request, str(error))
+    if generation_get_visible(request, generation.id):
+        return redirect("generations:detail", id=generation.id)
+    return redirect("generations:gallery")
+
+
+def generation_get_visible(request: HttpRequest, id) -> bool:
+    try:
+        generation_get_for_viewer(viewer=request.user, id=id)
+    except Http404:
+        return False
+    return True
+
+
 @login_not_required
 @require_GET
 def shared_page(request: HttpRequest, token: str) -> HttpResponse:

@@ -21,6 +21,7 @@ urlpatterns = [
     path("generations/<uuid:id>/video/", views.video, name="video"),
     path("generations/<uuid:id>/poster/", views.poster, name="poster"),
     path("generations/<uuid:id>/share-link/", share_views.share_link, name="share-link"),
+    path("generations/<uuid:id>/team/", share_views.share_team, name="share-team"),
     path("s/<str:token>/", share_views.shared_page, name="shared"),
     path("s/<str:token>/video.mp4", share_views.shared_video, name="shared-video"),
     path("s/<str:token>/poster.jpg", share_views.shared_poster, name="shared-poster"),

@@ -496,6 +496,14 @@ def detail(request: HttpRequest, id: str) -> HttpResponse:
         "favourite_url": generation_url("generations:favourite", info.generation.id),
         "form_id": "detail-favourite",
         "here": request.get_full_path(),
+        "share_teams": teams_for_viewer(viewer=request.user) if info.is_owner else [],
+        "share_url": (
+            request.build_absolute_uri(
+                reverse("generations:shared", args=[info.generation.share_token])
+            )
+            if info.is_owner and info.generation.share_token
+            else ""
+        ),
     }
     template = "generations/detail.html"
     if request.htmx and not request.htmx.history_restore_request:

@@ -114,3 +114,37 @@ def test_sharing_with_a_team_and_who_may_unshare():
     outsider_team = team_create(name="Other", creator=make_user(username="x"))
     with pytest.raises(SharingRefused, match="not a member"):
         generation_share_to_team(generation=generation, team=outsider_team, by=maker)
+
+
+def test_the_generation_page_shares_with_a_team_and_publicly_and_takes_it_back():
+    owner, mate = make_user(username="owner"), make_user(username="mate")
+    team = team_create(name="Crew", creator=owner)
+    Membership.objects.create(team=team, user=mate)
+    generation = make_finished_generation(owner=owner)
+    client = _client(owner)
+    page = client.get(f"/generations/{generation.id}/").content.decode()
+    assert "Share with a team" in page and "Make a public link" in page
+    client.post(f"/generations/{generation.id}/team/", {"team": "crew"})
+    generation.refresh_from_db()
+    assert generation.team == team
+    assert _client(mate).get(f"/generations/{generation.id}/").status_code == 200
+    page = client.get(f"/generations/{generation.id}/").content.decode()
+    assert "Crew</a>&#x27;s gallery" in page or "Crew</a>'s gallery" in page
+    client.post(f"/generations/{generation.id}/share-link/", {"on": "1"})
+    generation.refresh_from_db()
+    page = client.get(f"/generations/{generation.id}/").content.decode()
+    assert f"/s/{generation.share_token}/" in page and "Stop sharing publicly" in page
+    client.post(f"/generations/{generation.id}/team/", {"team": ""})
+    generation.refresh_from_db()
+    assert generation.team is None
+    assert _client(mate).get(f"/generations/{generation.id}/").status_code == 404
+
+
+def test_a_team_the_owner_is_not_in_cannot_be_chosen():
+    owner = make_user(username="owner")
+    other = team_create(name="Other", creator=make_user(username="x"))
+    generation = make_finished_generation(owner=owner)
+    response = _client(owner).post(f"/generations/{generation.id}/team/", {"team": other.slug})
+    assert response.status_code == 404
+    generation.refresh_from_db()
+    assert generation.team is None

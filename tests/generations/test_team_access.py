@@ -88,7 +88,16 @@ def test_the_team_gallery_has_the_same_filters_search_and_paging(settings):
     next_url = first.split('rel="next" href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
     assert next_url.startswith(f"/teams/{team.slug}/?")
     second = client.get(next_url).content.decode()
-    shown = [p for p in ("red fox running", "blue whale", "red kite", "green hills") if p in first + second]
+    shown = [
+        p
+        for p in ("red fox running", "blue whale", "red kite", "green hills")
+        if p in first + second
+    ]
     assert len(shown) == 4
-    fragment = client.get(f"/teams/{team.slug}/", {"q": "whale"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="gallery-results")
+    fragment = client.get(
+        f"/teams/{team.slug}/",
+        {"q": "whale"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="gallery-results",
+    )
     assert "<html" not in fragment.content.decode() and "blue whale" in fragment.content.decode()
