@@ -51,7 +51,7 @@ def apiframe_webhook(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"ok": True, "applied": False, "reason": "already applied"})
     try:
         data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or absurdly nested
         return JsonResponse({"error": "The body is not JSON."}, status=400)
     task = parse_job(data)
     if not task.task_id:

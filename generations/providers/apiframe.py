@@ -23,6 +23,7 @@ from .base import (
     as_decimal,
     as_progress,
     as_text,
+    as_url,
 )
 from .http import READ, SUBMIT, error_from_response, header_value_check, response_json, send
 
@@ -117,25 +118,22 @@ def parse_job(data: Any) -> ProviderTask:
     raw_status = as_text(merged.get("status"), 64)
     status = STATUSES.get(raw_status.strip().upper(), TaskStatus.UNKNOWN)
     result = merged.get("result")
-    video_url = None
-    if isinstance(result, str) and result.strip():
-        video_url = result.strip()
-    elif isinstance(result, dict):
-        for key in ("videoUrl", "video_url", "url"):
-            candidate = result.get(key)
-            if isinstance(candidate, str) and candidate.strip():
-                video_url = candidate.strip()
-                break
+    video_url = as_url(result)
+    if isinstance(result, dict):
+        video_url = next(
+            (url for key in ("videoUrl", "video_url", "url") if (url := as_url(result.get(key)))),
+            None,
+        )
     error_code, error_message = "", ""
     error = merged.get("error")
     if isinstance(error, dict):
         error_message = as_text(error.get("message"))
         error_code = as_text(error.get("code"), 64)
     elif isinstance(error, str):
-        error_message = error[:2000]
+        error_message = as_text(error)
     rewritten = ""
     if isinstance(result, dict) and isinstance(result.get("prompt"), str):
-        rewritten = result["prompt"][:4000]
+        rewritten = as_text(result["prompt"], 4000)
     return ProviderTask(
         task_id=as_text(merged.get("id") or merged.get("jobId") or merged.get("job_id"), 128),
         status=status,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -116,13 +118,33 @@ class ProviderClient(Protocol):
     def read(self, *, task_id: str) -> ProviderTask: ...
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def as_text(value: Any, limit: int = 2000) -> str:
-    """Any JSON value as a bounded string ('' for null)."""
+    """Any JSON value as a bounded string a database can store ('' for null).
+
+    A JSON string can carry NUL (`\\u0000`, refused by PostgreSQL) and lone surrogates
+    (`\\ud800`, which no database encodes): NUL is dropped, a surrogate becomes U+FFFD.
+    """
     if value is None:
         return ""
-    if isinstance(value, str):
-        return value[:limit]
-    return str(value)[:limit]
+    if not isinstance(value, str):
+        try:
+            value = str(value)
+        except (ValueError, RecursionError):  # an integer too long to print, or deep nesting
+            return ""
+    text = value[:limit]
+    if _UNSTORABLE.search(text):
+        text = _UNSTORABLE.sub(lambda match: "" if match.group() == "\x00" else "\ufffd", text)
+    return text
+
+
+def as_url(value: Any) -> str | None:
+    """A string that may be a URL (storable, bounded), or None; the fetcher judges the rest."""
+    if not isinstance(value, str):
+        return None
+    return as_text(value, 8000).strip() or None
 
 
 def as_progress(value: Any) -> int | None:
@@ -131,9 +153,9 @@ def as_progress(value: Any) -> int | None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    if number != number:  # NaN
+    if not math.isfinite(number):  # NaN, or 1e999 read as infinity
         return None
     if 0 < number <= 1 and not float(number).is_integer():
         number *= 100
@@ -145,7 +167,7 @@ def as_decimal(value: Any) -> Decimal | None:
         return None
     try:
         number = Decimal(str(value))
-    except ArithmeticError:
+    except (ArithmeticError, ValueError):
         return None
     if not number.is_finite() or abs(number) >= Decimal("1e8"):
         return None

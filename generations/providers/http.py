@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 
-from .base import ErrorKind, ProviderError
+from .base import ErrorKind, ProviderError, as_text
 
 logger = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ def response_json(response: httpx.Response) -> Any:
     """The response's JSON, or ProviderError(MALFORMED)."""
     try:
         return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+    except (ValueError, RecursionError):  # not JSON, not text, or nested past any sense
         raise ProviderError(
             ErrorKind.MALFORMED,
             f"The provider answered HTTP {response.status_code} with a body that is not JSON.",
@@ -243,7 +243,7 @@ def error_from_response(
     message, code, param = "", "", ""
     try:
         data = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+    except (ValueError, RecursionError):
         data = None
     error: Any = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict):
@@ -251,7 +251,7 @@ def error_from_response(
         code = _text(error.get("code") or error.get("type"))
         param = _text(error.get("param"))
     elif isinstance(error, str):
-        message = error
+        message = _text(error)
     if isinstance(data, dict):
         message = message or _text(data.get("message") or data.get("detail"))
         code = code or _text(data.get("code"))
@@ -296,6 +296,4 @@ def header_value_check(value: str, name: str) -> str:
 
 
 def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else str(value)
+    return as_text(value, 4000)

@@ -22,6 +22,7 @@ from .base import (
     as_decimal,
     as_progress,
     as_text,
+    as_url,
 )
 from .http import READ, SUBMIT, error_from_response, header_value_check, response_json, send
 
@@ -109,19 +110,14 @@ def parse_task(data: Any) -> ProviderTask:
     merged = {**output, **inner, **data}
     raw_status = as_text(merged.get("status") or merged.get("task_status"), 64)
     status = STATUSES.get(raw_status.strip().lower(), TaskStatus.UNKNOWN)
-    video_url = None
-    for key in ("url", "video_url"):
-        candidate = merged.get(key)
-        if isinstance(candidate, str) and candidate.strip():
-            video_url = candidate.strip()
-            break
+    video_url = as_url(merged.get("url")) or as_url(merged.get("video_url"))
     error_code, error_message = "", ""
     error = merged.get("error")
     if isinstance(error, dict):
         error_message = as_text(error.get("message"))
         error_code = as_text(error.get("code") or error.get("type"), 64)
     elif isinstance(error, str):
-        error_message = error[:2000]
+        error_message = as_text(error)
     if not error_message and status is TaskStatus.FAILED:
         error_message = as_text(merged.get("message"))
         error_code = error_code or as_text(merged.get("code"), 64)
