@@ -6,6 +6,7 @@ import base64
 import binascii
 import functools
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime
 
@@ -27,6 +28,8 @@ from .services import IllegalTransition, generation_cancel
 from .signed_links import LIFETIMES, signed_url
 
 MAX_BODY = 256 * 1024
+MAX_DEPTH = 16
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 STATUS = {
     "pending": "queued",
     "submitting": "queued",
@@ -118,12 +121,45 @@ def task_object(generation: Generation) -> dict:
 
 
 def _body(request: HttpRequest) -> object:
-    if len(request.body) > MAX_BODY:
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    # Judged by its declared length first, so a large body is refused before it is read.
+    if declared > MAX_BODY or len(request.body) > MAX_BODY:
         raise ApiError(413, "The request body is too large.", code="body_too_large")
     try:
-        return json.loads(request.body or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = json.loads(request.body or b"null")
+    except (ValueError, RecursionError):  # not JSON or UTF-8, absurd numbers or nesting
         raise ApiError(400, "The request body is not valid JSON.", code="invalid_json") from None
+    problem = _body_problem(body)
+    if problem:
+        raise ApiError(400, problem, code="invalid_json")
+    return body
+
+
+def _body_problem(value: object) -> str | None:
+    """What no request to this API can hold, though JSON allows it: objects nested past any
+    sense (deeper than MAX_DEPTH; they would only exhaust the stack of whatever reads them
+    next), NUL characters or lone surrogate escapes (`\\ud800`) in text (no database stores
+    them, no field means them). Iterative, so the depth is not a problem here."""
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            return f"The request body is nested more than {MAX_DEPTH} levels deep."
+        if isinstance(item, str):
+            if _UNSTORABLE.search(item):
+                return (
+                    "The request body holds a NUL character or a lone surrogate escape "
+                    "(\\ud800-\\udfff), which no field accepts."
+                )
+        elif isinstance(item, dict):
+            pending.extend((key, depth + 1) for key in item)
+            pending.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            pending.extend((child, depth + 1) for child in item)
+    return None
 
 
 @api_endpoint(["GET", "POST"])
