@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import re
 import struct
 import tempfile
@@ -367,10 +368,12 @@ def _jpeg_layout(file: IO[bytes], size: int) -> _Layout:
     strip: list[str] = []
     scan_start = 0
     declared = None
+    huffman = True
     for marker, offset, length in _jpeg_segments(file, size):
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and length >= 9:
             height, width = struct.unpack(">HH", _read_at(file, offset + 5, 4))
             declared = declared or (width, height)
+            huffman = marker < 0xC9  # SOF9 and up are arithmetic-coded
         if marker == 0xDA:
             scan_start = offset + length
         elif 0xE0 <= marker <= 0xEF or marker == 0xFE:
@@ -381,7 +384,16 @@ def _jpeg_layout(file: IO[bytes], size: int) -> _Layout:
                 continue
             if marker not in _JPEG_KEEP_APP:
                 strip.append("COM" if marker == 0xFE else f"APP{marker - 0xE0}")
-    return _Layout(_jpeg_scan_end(file, size, scan_start), strip, declared)
+    end = _jpeg_scan_end(file, size, scan_start)
+    if declared and huffman:
+        # Huffman coding spends at least one bit on every 8×8 block of the picture (its DC
+        # value, in the first scan), so entropy-coded data shorter than that cannot hold the
+        # picture the header declares: it was cut, or the header lies — and a progressive
+        # decode would otherwise allocate for the declared size (2 bytes per coefficient).
+        blocks = math.ceil(declared[0] / 8) * math.ceil(declared[1] / 8)
+        if (end - scan_start) * 8 < blocks:
+            raise _truncated()
+    return _Layout(end, strip, declared)
 
 
 def _jpeg_scan_end(file: IO[bytes], size: int, offset: int) -> int:
