@@ -51,6 +51,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a body larger than anything the studio accepts is refused before it is read.
+    "studio.request_limits.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -200,6 +202,9 @@ WHITENOISE_USE_FINDERS = True
 FILE_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 FILE_UPLOAD_HANDLERS = ["generations.uploads.LimitedUploadHandler"]
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# No request may be larger than this at all (413 before reading): the largest form carries a
+# 20 MB image and a 15 MB audio track. The proxy's limit (docs/deploy.md) should match it.
+STUDIO_MAX_REQUEST_BYTES = env_int("STUDIO_MAX_REQUEST_BYTES", 40 * 1024 * 1024)
 FILE_UPLOAD_PERMISSIONS = 0o640
 
 # Mail: the console by default, SMTP when EMAIL_HOST is set.
