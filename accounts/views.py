@@ -106,9 +106,9 @@ def usage(request: HttpRequest) -> HttpResponse:
         )
         writer = csv.writer(response)
         for row in usage_csv_rows(report):
-            # Cells starting with = + - @ are neutralised so a spreadsheet never runs them.
+            # Cells a spreadsheet would read as a formula are neutralised so it never runs them.
             writer.writerow(
-                ["'" + c if c[:1] in ("=", "+", "-", "@") and not _number(c) else c for c in row]
+                ["'" + c if c[:1] in FORMULA_STARTS and not _number(c) else c for c in row]
             )
         return response
     context = {
@@ -131,6 +131,9 @@ def usage(request: HttpRequest) -> HttpResponse:
         "csv_query": request.GET.urlencode(),
     }
     return render(request, "admin/usage.html", context)
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _number(text: str) -> bool:
