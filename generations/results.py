@@ -28,7 +28,10 @@ PERMANENT = {"scheme", "url", "address", "too_large", "content_type", "redirect"
 
 def _claim(generation_id: uuid.UUID | str) -> bool:
     now = timezone.now()
-    hold = timedelta(seconds=settings.STUDIO_RESULT_DOWNLOAD_SECONDS + 120)
+    # Long enough for the download and the probe, but no longer than the cluster lets a task
+    # live: a worker killed mid-store (or timed out) frees the result for another soon after.
+    seconds = min(settings.STUDIO_RESULT_DOWNLOAD_SECONDS + 120, settings.Q_CLUSTER["timeout"] + 15)
+    hold = timedelta(seconds=seconds)
     return bool(
         Generation.objects.filter(pk=generation_id, state=State.RUNNING)
         .exclude(result_url="")
@@ -65,6 +68,7 @@ def generation_store_result(
         except ProbeError as error:
             return _failed_attempt(generation, str(error), permanent=True)
         temporary.seek(0)
+        _remove_leftovers(generation)
         generation.video.save(f"{generation.id}.mp4", File(temporary), save=False)
     generation.poster.save(f"{generation.id}.jpg", ContentFile(info.poster_jpeg), save=False)
     size = generation.video.size
@@ -89,6 +93,21 @@ def generation_store_result(
         generation.video.delete(save=False)
         generation.poster.delete(save=False)
         return Generation.objects.get(pk=generation.id)
+
+
+def _remove_leftovers(generation: Generation) -> None:
+    """Delete what an earlier attempt wrote before its worker died, so this one stores under
+    the same names (never `<id>_x7Yz.mp4` beside an orphan). The claim makes this the only writer."""
+    for file, name in (
+        (generation.video, f"{generation.id}.mp4"),
+        (generation.poster, f"{generation.id}.jpg"),
+    ):
+        target = file.field.generate_filename(generation, name)
+        if file.storage.exists(target):
+            file.storage.delete(target)
+            logger.info(
+                "result of %s: removed %s left by an earlier attempt", generation.id, target
+            )
 
 
 def _failed_attempt(generation: Generation, reason: str, *, permanent: bool) -> Generation | None:

@@ -31,8 +31,11 @@ def tracker_ensure_task() -> bool:
 
 
 def references_prune_task() -> int:
-    """The hourly schedule: remove uploads no generation used, a day after they came."""
-    return services.references_prune()
+    """The hourly schedule: remove uploads no generation used, a day after they came, and files
+    no row references (left by a process killed between writing a file and saving its row)."""
+    from .orphans import media_orphans_prune
+
+    return services.references_prune() + len(media_orphans_prune())
 
 
 def generations_purge_deleted_task() -> int:
