@@ -126,7 +126,7 @@ def test_only_the_designed_routes_are_exempt():
 
 
 @pytest.fixture
-def session(client, settings):
+def session(db, settings):
     """A signed-in staff member (so no page turns the request away before CSRF would)."""
     from django.test import Client
 

@@ -239,7 +239,7 @@ def test_any_json_to_the_api_is_answered_never_with_a_server_error(api, model_ke
 
 
 @pytest.fixture
-def page(client, person, settings):
+def as_person(client, person, settings):
     settings.STUDIO_SUBMIT_RATE = "0"
     client.force_login(person)
     return client
@@ -248,7 +248,7 @@ def page(client, person, settings):
 @HYPOTHESIS
 @given(model_key=st.sampled_from(MODELS), data=st.data(), action=st.sampled_from(["", "switch"]))
 def test_any_form_to_the_create_page_is_answered_never_with_a_server_error(
-    page, person, model_key, data, action
+    as_person, person, model_key, data, action
 ):
     model = catalog()[model_key]
     fields = data.draw(form_data(model, str(person.reference.id)))
@@ -256,7 +256,7 @@ def test_any_form_to_the_create_page_is_answered_never_with_a_server_error(
     post = {"model": model_key, "current_model": other, "action": action, **fields}
     before = set(Generation.objects.values_list("id", flat=True))
     for path in ("/", "/create/preview/", "/create/form/"):
-        response = page.post(path, post, headers={"HX-Request": "true"} if path != "/" else {})
+        response = as_person.post(path, post, headers={"HX-Request": "true"} if path != "/" else {})
         assert response.status_code in (200, 303, 400, 404, 429), (path, response.status_code)
     made = set(Generation.objects.values_list("id", flat=True)) - before
     assert len(made) <= 1
