@@ -70,6 +70,12 @@ class InviteLinkForm(forms.Form):
     role = forms.ChoiceField(choices=ROLE_CHOICES, initial="member")
     days = forms.IntegerField(min_value=1, max_value=30, initial=7, label="Valid for (days)")
 
+    def __init__(self, *args, **kwargs):
+        # It shares its page with InviteUserForm, which has a `role` too: ids must differ so
+        # each label names its own control (the field names stay as they are).
+        kwargs.setdefault("auto_id", "id_link_%s")
+        super().__init__(*args, **kwargs)
+
 
 class MemberRoleForm(forms.Form):
     role = forms.ChoiceField(choices=[("member", "Member"), ("admin", "Admin"), ("owner", "Owner")])
@@ -81,6 +87,7 @@ class MemberCapForm(forms.Form):
         required=False,
         label="Monthly cap",
         help_text="Credits a month; empty for no cap.",
+        widget=forms.NumberInput(attrs={"placeholder": "No cap"}),
     )
 
 

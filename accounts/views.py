@@ -1,6 +1,7 @@
 import csv
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import login
@@ -39,8 +40,15 @@ def signup(request: HttpRequest) -> HttpResponse:
             password=form.cleaned_data["password1"],
         )
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        credits = max(settings.STUDIO_SIGNUP_CREDITS, 0)
+        if credits:
+            messages.success(
+                request,
+                f"Welcome, {user.username}! You have {credits} free credits to start with.",
+            )
         return redirect("generations:create")
-    return render(request, "registration/signup.html", {"form": form})
+    context = {"form": form, "signup_credits": max(settings.STUDIO_SIGNUP_CREDITS, 0)}
+    return render(request, "registration/signup.html", context)
 
 
 @require_GET

@@ -7,6 +7,29 @@
 
   var MB = 1024 * 1024;
 
+  // --- Announcements: one polite status region in the layout reads out what changed ----------
+
+  function announce(text) {
+    var region = document.getElementById("announcer");
+    if (!region || !text) return;
+    region.textContent = "";
+    // Set after a tick, so a message equal to the last one is still read out.
+    window.setTimeout(function () { region.textContent = text; }, 60);
+  }
+
+  // The generation page's status swaps itself every second; say something only when its state
+  // changes (queued → running → ready), not on every progress step.
+  var lastState = null;
+
+  function watchStatus(root) {
+    var status = root.id === "generation-status" ? root
+      : (root.querySelector ? root.querySelector("#generation-status") : null);
+    if (!status) return;
+    var state = status.dataset.state;
+    if (lastState !== null && state !== lastState) announce(status.dataset.announce);
+    lastState = state;
+  }
+
   // --- Character counters: code points, as the server counts them ----------------------------
 
   function codePoints(text) {
@@ -140,9 +163,18 @@
     if (!form || !zone.dataset.uploadUrl) return;
     // The file goes up now; the form then carries a reference to it, not the bytes again.
     input.value = "";
+    // A new file: what was said about the last one no longer holds.
+    var field = zone.closest(".field");
+    if (field) {
+      field.classList.remove("has-error");
+      field.querySelectorAll(".field-error").forEach(function (old) {
+        if (!status.contains(old)) old.remove();
+      });
+    }
     if (limit && file.size > limit) {
-      showError(status, "The " + (kind === "image" ? "image" : "audio file") + " is larger than " +
-        Math.round(limit / MB) + " MB (" + (file.size / MB).toFixed(1) + " MB).");
+      showError(status, "The " + (kind === "image" ? "image" : "audio file") + " is " +
+        (file.size / MB).toFixed(1) + " MB; the limit is " + Math.round(limit / MB) +
+        " MB. Choose a smaller file.");
       return;
     }
     var local = showLocalPreview(status, file, kind);
@@ -162,7 +194,7 @@
       URL.revokeObjectURL(local.url);
       var block = zone.closest(".field");
       if (request.status !== 200 && request.status !== 400 || !block) {
-        showError(status, "The upload failed (" + request.status + "). Try again.");
+        showError(status, "The upload failed (" + request.status + "). Choose the file again.");
         return;
       }
       var holder = document.createElement("div");
@@ -175,6 +207,10 @@
       block.replaceWith(fresh);
       if (window.htmx) window.htmx.process(fresh);
       enhance(fresh);
+      var problem = fresh.querySelector(".field-error");
+      var facts = fresh.querySelector(".reference-chosen .reference-facts");
+      if (problem) announce(problem.textContent);
+      else if (facts) announce("Uploaded and checked: " + facts.textContent.replace(/\s+/g, " ").trim());
       fresh.dispatchEvent(new Event("change", { bubbles: true }));
     });
     request.addEventListener("error", function () {
@@ -190,6 +226,12 @@
     if (zone.dataset.enhanced) return;
     zone.dataset.enhanced = "true";
     var input = zone.querySelector("input[type=file]");
+    // The whole zone is a target: a click anywhere on it opens the chooser. The file input
+    // itself stays the keyboard's way in (Tab to it; Enter or Space opens the chooser).
+    zone.addEventListener("click", function (event) {
+      if (event.target === input || event.target.closest("a, button, input, label, audio, video")) return;
+      input.click();
+    });
     input.addEventListener("change", function () {
       if (input.files && input.files.length) upload(zone, input.files[0]);
     });
@@ -217,6 +259,7 @@
     root.querySelectorAll("[data-seed-random]").forEach(enhanceSeed);
     root.querySelectorAll("[data-dropzone]").forEach(enhanceDropzone);
     applyConditions();
+    watchStatus(root);
   }
 
   document.addEventListener("input", function (event) {
