@@ -1,80 +1,33 @@
 """The create page in a real browser (Debian's chromium, headless) against the live stack: the
 parts only JavaScript and htmx make work — the counter, dependent fields, the seed button, an
-upload on choice, the live price, the model swap and the API request panel.
+upload on choice, the live price, the model swap and the API request panel; what a mistake
+looks like; and the keyboard's way through the drop zone and the model picker.
 
-With STUDIO_SCREENSHOTS=<folder> it also saves the page for both models there (the pictures in
-docs/ are made this way).
+Screenshots go to test-artifacts/screenshots/ (docs/create-*.png are copies of two of them).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
-from tests.factories import PASSWORD, image_bytes, make_user
+from tests.browser.conftest import drop_file, snap
+from tests.factories import image_bytes, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PROMPT = "A lighthouse beam sweeping over a calm sea at dusk, the camera slowly rising"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
-@pytest.fixture
-def browser_page(live_stack, monkeypatch):
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is missing (CI needs it for the browser tests)")
-        pytest.skip("chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop; the test's own database calls stay synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
-        page.errors = errors
-        yield page
-        browser.close()
-
-
-def _login(page, url: str, username: str) -> None:
-    page.goto(url + "/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(url + "/")
-
-
-def _screenshot(page, name: str) -> None:
-    folder = os.environ.get("STUDIO_SCREENSHOTS")
-    if folder:
-        page.evaluate("window.scrollTo(0, 0)")
-        page.screenshot(path=str(Path(folder) / name), full_page=True)
-
-
-def test_the_create_page_works_as_a_person_uses_it(live_stack, browser_page):
-    page = browser_page
-    make_user(username="browser-maker", credits=50)
+def test_the_create_page_works_as_a_person_uses_it(browse):
+    page = browse(user=make_user(username="browser-maker", credits=50))
     picture = Path(tempfile.mkdtemp()) / "lighthouse.png"
     picture.write_bytes(image_bytes(size=(640, 360)))
-    _login(page, live_stack.url, "browser-maker")
+    page.goto("/")
 
     # The counter counts code points, as the server does (an emoji is one, not two).
     page.fill("#id_negative_prompt", "🎬🎬🎬 blur")
@@ -111,7 +64,7 @@ def test_the_create_page_works_as_a_person_uses_it(live_stack, browser_page):
     )
     body = page.inner_text("#api-request-body")
     assert '"shot_type": "multi"' in body and "img_url" in body and "Bearer" in body
-    _screenshot(page, "create-modelstream.png")
+    snap(page, "create-modelstream")
 
     # Another model: the form is swapped in place and keeps what was entered, by role.
     page.check('input[name=model][value="wan-2.6-flash"]', force=True)
@@ -124,8 +77,82 @@ def test_the_create_page_works_as_a_person_uses_it(live_stack, browser_page):
     page.wait_for_function("document.querySelector('#live-price').innerText.includes('10 credits')")
     page.click(".api-request summary")
     assert "wanParams" in page.inner_text("#api-request-body")
-    _screenshot(page, "create-apiframe.png")
+    snap(page, "create-apiframe")
 
     page.click("[data-submit]")
     page.wait_for_url(re.compile(r".*/generations/[0-9a-f-]{36}/$"))
+    assert page.errors == []
+
+
+def test_a_bad_upload_and_an_out_of_range_value_say_what_to_do_and_keep_the_rest(browse):
+    page = browse(user=make_user(username="careless", credits=50))
+    page.goto("/")
+    page.fill("#id_prompt", PROMPT)
+    page.fill("#id_negative_prompt", "blur, text")
+    page.locator("label.segment", has_text="720P").click()
+    zone = "#field-img_url [data-dropzone]"
+    error = page.locator("#field-img_url .field-error")
+
+    # Not a picture at all: checked by the studio, which says what it takes.
+    drop_file(page, zone, name="notes.png", mime="image/png", data=b"a shopping list\n" * 40)
+    expect(error).to_contain_text("This file is not a JPEG, PNG, BMP or WEBP image.")
+    expect(page.locator("#announcer")).to_contain_text("not a JPEG, PNG, BMP or WEBP image")
+    # Far too big: refused in the browser before anything is sent.
+    drop_file(page, zone, name="huge.png", mime="image/png", size=21 * 1024 * 1024)
+    expect(error).to_contain_text("the limit is 20 MB. Choose a smaller file.")
+    snap(page, "create-bad-upload")
+    # What was entered is untouched.
+    assert page.input_value("#id_prompt") == PROMPT
+    assert page.input_value("#id_negative_prompt") == "blur, text"
+    assert page.is_checked('input[name=resolution][value="720P"]')
+
+    # A good picture, then a duration out of range: no price for it, and the server marks it.
+    drop_file(page, zone, name="sea.png", mime="image/png", data=image_bytes(size=(640, 360)))
+    expect(page.locator("#field-img_url .reference-chosen")).to_be_visible()
+    page.fill("#id_duration", "99")
+    expect(page.locator("#live-price .price")).to_have_text("— credits")
+    page.locator("[data-submit]").click()
+    duration_error = page.locator("#field-duration .field-error")
+    expect(duration_error).to_contain_text("15")
+    expect(page.locator(".form-error .error-links")).to_contain_text("Duration")
+    snap(page, "create-out-of-range")
+    # Everything else came back as it was: text, choices and the uploaded picture.
+    assert page.input_value("#id_prompt") == PROMPT
+    assert page.input_value("#id_negative_prompt") == "blur, text"
+    assert page.input_value("#id_duration") == "99"
+    assert page.is_checked('input[name=resolution][value="720P"]')
+    expect(page.locator("#field-img_url .reference-facts")).to_contain_text("sea.png")
+
+    # The error summary links to the field; fixing it is enough to start the video.
+    page.locator(".error-links a", has_text="Duration").click()
+    page.fill("#id_duration", "3")
+    page.locator("[data-submit]").click()
+    page.wait_for_url(re.compile(r"/generations/[0-9a-f-]{36}/$"))
+    expect(page.locator("video.player")).to_be_attached(timeout=30_000)
+    assert [e for e in page.errors if "status of 400" not in e] == []
+
+
+def test_the_drop_zone_and_the_model_picker_work_from_the_keyboard(browse):
+    page = browse(user=make_user(username="keyboard-only", credits=50))
+    picture = Path(tempfile.mkdtemp()) / "harbour.png"
+    picture.write_bytes(image_bytes(size=(640, 360)))
+    page.goto("/")
+
+    # The model picker is a radio group: arrow keys move through it and swap the form.
+    page.focus('input[name=model][value="wan2.6-i2v-flash"]')
+    page.keyboard.press("ArrowDown")
+    expect(page.locator("#model-form")).to_have_attribute("data-model", "wan-2.6-flash")
+    assert page.evaluate("document.activeElement.value") == "wan-2.6-flash"
+
+    # Tab goes on to the drop zone's file input, with a visible focus ring around the zone.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "id_image"
+    zone = page.locator("#field-image [data-dropzone]")
+    assert zone.evaluate("z => getComputedStyle(z).outlineStyle") == "solid"
+    snap(page, "create-keyboard-focus", full_page=False)
+    # Space opens the chooser; the chosen file is uploaded and checked at once.
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press(" ")
+    chooser.value.set_files(str(picture))
+    expect(page.locator("#field-image .reference-facts")).to_contain_text("640×360 px")
     assert page.errors == []

@@ -1,72 +1,29 @@
 """The gallery in a real browser (Debian's chromium through Playwright) against the live stack:
 muted preview on hover and focus, infinite scroll, filters without a page load, the back
-button, and the selection bar.
+button, the selection bar, and "use again" filling the form from a past video.
 """
 
 from __future__ import annotations
 
 import io
-import os
+import re
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
-from django.test import Client
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
+from generations.catalog import catalog
 from generations.models import Generation
+from tests.browser.conftest import snap
 from tests.factories import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = os.environ.get("STUDIO_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
-
-@pytest.fixture(autouse=True)
-def _orm_beside_playwright(monkeypatch):
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls made here for
-    # test data are still synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
-
 
 @pytest.fixture
-def tab(live_stack, gallery_owner):
+def tab(browse, gallery_owner):
     """A chromium page, signed in as the gallery's owner."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        context = browser.new_context(
-            base_url=live_stack.url, viewport={"width": 1280, "height": 900}
-        )
-        # A session made here, handed to the browser: no login form, so the login rate limit
-        # and lock-out (shared by every test through the cache) are left alone.
-        client = Client()
-        client.force_login(gallery_owner)
-        context.add_cookies(
-            [
-                {
-                    "name": settings.SESSION_COOKIE_NAME,
-                    "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                    "url": live_stack.url,
-                }
-            ]
-        )
-        tab = context.new_page()
-        try:
-            yield tab
-        finally:
-            context.close()
-            browser.close()
+    return browse(user=gallery_owner)
 
 
 @pytest.fixture
@@ -183,3 +140,46 @@ def test_the_gallery_and_generation_page_work_under_the_production_csp(gallery_o
     tab.wait_for_url("**/generations/**")
     tab.wait_for_function("document.querySelector('video.player').readyState >= 1")
     assert violations == []
+
+
+def test_a_filtered_view_scrolls_survives_a_visit_and_use_again_fills_the_form(gallery_owner, tab):
+    flash = Generation.objects.filter(owner=gallery_owner, model_key="wan-2.6-flash")
+    total = flash.count()
+    assert total > 24, "the seeded gallery needs more than a page of one model"
+    tab.goto("/gallery/")
+    tab.locator(".filters-more summary").click()
+    tab.select_option("#gallery-model", "wan-2.6-flash")
+    tab.wait_for_url("**/gallery/?model=wan-2.6-flash")
+    cards = tab.locator("[data-card]")
+    expect(cards).to_have_count(24)
+    # Scrolling loads the rest of the filtered view, and only it.
+    tab.locator("#gallery-next").scroll_into_view_if_needed()
+    expect(cards).to_have_count(total, timeout=10_000)
+    name = catalog()["wan-2.6-flash"].name
+    assert all(name in meta for meta in tab.locator(".card-meta").all_inner_texts())
+    tab.evaluate("window.scrollTo(0, 0)")
+    snap(tab, "gallery-filtered")
+
+    # Open a video, then "use again": the form comes back filled as it was made.
+    chosen = tab.locator("[data-card]").nth(1)
+    chosen.locator("a.card-link").click()
+    tab.wait_for_url(re.compile(r"/generations/[0-9a-f-]{36}/$"))
+    generation = Generation.objects.get(pk=tab.url.rstrip("/").rsplit("/", 1)[1])
+    tab.get_by_role("link", name="Use again").click()
+    expect(tab.locator("#model-form")).to_have_attribute("data-model", generation.model_key)
+    assert tab.input_value("#id_prompt") == generation.prompt
+    duration = generation.params["duration"]
+    assert tab.is_checked(f'input[name=duration][value="{duration}"]')
+    assert tab.is_checked(f'input[name=resolution][value="{generation.params["resolution"]}"]')
+    expect(tab.locator("#field-image .reference-chosen")).to_be_visible()
+    expect(tab.locator("#live-price .price")).to_have_text(f"{generation.cost} credits")
+    snap(tab, "create-use-again")
+
+    # Back twice: the gallery as it was left, filter and all.
+    tab.go_back()
+    tab.wait_for_url(re.compile(r"/generations/"))
+    tab.go_back()
+    tab.wait_for_url("**/gallery/?model=wan-2.6-flash")
+    expect(tab.locator("#gallery-model")).to_have_value("wan-2.6-flash")
+    expect(cards.first).to_be_visible()
+    assert all(name in meta for meta in tab.locator(".card-meta").all_inner_texts())
