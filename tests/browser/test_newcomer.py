@@ -107,8 +107,15 @@ def test_a_newcomer_signs_up_and_makes_a_first_video(browse, live_stack):
     page.evaluate(
         """() => {
             window.__shift = 0;
+            window.__moved = [];
+            const name = node => !node ? "?" : node.id ? "#" + node.id
+                : (node.className && node.className.baseVal === undefined ? "." + node.className
+                   : node.nodeName);
             new PerformanceObserver(list => list.getEntries().forEach(entry => {
-                if (!entry.hadRecentInput) window.__shift += entry.value;
+                if (entry.hadRecentInput) return;
+                window.__shift += entry.value;
+                window.__moved.push(entry.value.toFixed(4) + " " +
+                    entry.sources.map(source => name(source.node)).join(", "));
             })).observe({type: "layout-shift"});
         }"""
     )
@@ -137,7 +144,8 @@ def test_a_newcomer_signs_up_and_makes_a_first_video(browse, live_stack):
     assert state == "succeeded", f"the generation ended {state or 'nowhere'}"
     moving = [value for value in seen if 0 < value < 100]
     assert len(set(moving)) >= 2 and moving == sorted(moving), f"progress seen: {seen}"
-    assert shift_while_working < 0.01, f"the page shifted by {shift_while_working} while working"
+    moved = page.evaluate("window.__moved")
+    assert shift_while_working < 0.01, f"the page shifted while working: {moved}"
     expect(page.locator("#announcer")).to_have_text("Your video is ready.")
 
     # The finished video loads, plays, and lasts as long as asked.

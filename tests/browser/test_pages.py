@@ -198,8 +198,8 @@ def test_every_page_passes_the_accessibility_check(studio, browse, viewport, sch
         page = pages[who]
         page.goto(path)
         page.wait_for_load_state("load")
-        assert_accessible(page, f"{name} ({path}, {viewport}, {scheme})")
         snap(page, f"page-{name}-{viewport}-{scheme}")
+        assert_accessible(page, f"{name} ({path}, {viewport}, {scheme})")
 
     # Signing out leads back to the sign-in page.
     maker = pages["maker"]
