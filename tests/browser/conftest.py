@@ -126,6 +126,9 @@ def snap(page, name: str, *, full_page: bool = True) -> Path:
     """Save a screenshot under test-artifacts/screenshots/ (a folder CI keeps)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
+    if full_page:
+        # From the top: a sticky part (the create page's price) is drawn where the scroll left it.
+        page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(path), full_page=full_page, animations="disabled")
     return path
 
