@@ -1,4 +1,4 @@
-"""What the browser tests share: one headless chromium for the whole package, a fresh browser
+"""What the browser tests share: one headless chromium per test module, a fresh browser
 context per person, signing in without the login form, a real drag-and-drop, screenshots, and
 the accessibility check (axe-core, vendored under vendor/axe-core/).
 
@@ -38,12 +38,12 @@ VIEWPORTS = {
 }
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def chromium():
-    """One browser for every test of this package; each test opens its own contexts.
+    """One browser for all the tests of a module; each test opens its own contexts.
 
-    Package scope (not session): it is closed before other packages' browser tests start their
-    own Playwright, which cannot run twice in one thread.
+    Module scope (not session): Playwright's sync API cannot run twice in one thread, so a test
+    module (here or in another package) that starts its own Playwright can run between these.
     """
     if not os.path.exists(CHROMIUM):
         if os.environ.get("CI") == "true":

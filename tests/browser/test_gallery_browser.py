@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from generations.catalog import catalog
 from generations.models import Generation
-from tests.browser.conftest import snap
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, snap  # noqa: F401  (imported from here by other tests)
 from tests.factories import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
