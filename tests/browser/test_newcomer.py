@@ -19,9 +19,9 @@ from tests.factories import image_bytes
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "a-long-enough-passphrase-42"
-# The simulator reads markers in the prompt: this task runs for at least 4 s, so the progress
+# The simulator reads markers in the prompt: this task runs for at least 6 s, so the progress
 # bar has time to move (see docs/simulator.md).
-PROMPT = "A paper boat drifting down a rainy street, the camera following low sim:run_seconds=4"
+PROMPT = "A paper boat drifting down a rainy street, the camera following low sim:run_seconds=6"
 
 
 def _price(page) -> str:
