@@ -227,15 +227,23 @@ def create(request: HttpRequest) -> HttpResponse:
                 "generations/create.html",
                 _create_context(request, model, form, notice=notice),
             )
-        form = form_class(request.POST, request.FILES, owner=request.user)
+        upload_wait = _uploads_over_limit(request, len(request.FILES)) if request.FILES else None
+        form = form_class(
+            request.POST, None if upload_wait is not None else request.FILES, owner=request.user
+        )
         valid = form.is_valid()
+        if upload_wait is not None:
+            for name in request.FILES:
+                if name in form.fields:
+                    form.errors[name] = form.error_class([_upload_wait_message(upload_wait)])
+            valid = False
         # Keep every valid upload, also when another field is wrong, so nothing is chosen twice.
         form.references.update(references_store(owner=request.user, uploads=form.valid_uploads()))
         pay = _pay_from(request)
         if pay["chosen"] is None:
             form.add_error(None, "You are not in that team any more; choose where to pay from.")
             valid = False
-        status = 200
+        status = 429 if upload_wait is not None else 200
         if valid:
             wait = rate_limit_hit(
                 key=f"submit:{request.user.pk}", rate=rate_parse(settings.STUDIO_SUBMIT_RATE)
@@ -325,8 +333,11 @@ def reference_upload(request: HttpRequest) -> HttpResponse:
     upload = request.FILES.get(name)
     status = 200
     errors: list[str] = []
+    wait = _uploads_over_limit(request) if upload is not None else None
     if upload is None:
         errors, status = [ReferenceField.default_error_messages["required"]], 400
+    elif wait is not None:
+        errors, status = [_upload_wait_message(wait)], 429
     else:
         try:
             candidate = upload_inspect(spec, upload)
@@ -337,6 +348,22 @@ def reference_upload(request: HttpRequest) -> HttpResponse:
     row = _field_row(form=form, spec=spec, owner=request.user, errors=errors)
     context = {"model": model, "row": row}
     return render(request, "generations/create.html#field", context, status=status)
+
+
+def _uploads_over_limit(request: HttpRequest, count: int = 1) -> float | None:
+    """Count `count` uploads for the person (STUDIO_UPLOAD_RATE); seconds to wait when over."""
+    rate = rate_parse(settings.STUDIO_UPLOAD_RATE)
+    wait = None
+    for _ in range(count):
+        wait = rate_limit_hit(key=f"upload:{request.user.pk}", rate=rate) or wait
+    return wait
+
+
+def _upload_wait_message(wait: float) -> str:
+    return (
+        f"You are uploading files very quickly; wait {int(wait + 0.999)} s and choose the file "
+        "again."
+    )
 
 
 def _next_url(request: HttpRequest, fallback: str) -> str:

@@ -183,6 +183,7 @@ def stack_environment(web_port: int, simulator_port: int) -> dict[str, str]:
             "STUDIO_LOGIN_RATE": "0",
             "STUDIO_SIGNUP_RATE": "0",
             "STUDIO_SUBMIT_RATE": "0",
+            "STUDIO_UPLOAD_RATE": "0",
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -279,6 +279,8 @@ STUDIO_BREAKER_TRIAL_SECONDS = env_int("STUDIO_BREAKER_TRIAL_SECONDS", 90)
 # Proxies in front of the studio that append to X-Forwarded-For (0: use REMOTE_ADDR).
 STUDIO_TRUSTED_PROXY_COUNT = env_int("STUDIO_TRUSTED_PROXY_COUNT", 0)
 STUDIO_SIGNUP_RATE = env_str("STUDIO_SIGNUP_RATE", "10/h")
+# Reference uploads per person (each is validated and kept for a day even if never used).
+STUDIO_UPLOAD_RATE = env_str("STUDIO_UPLOAD_RATE", "60/m")
 STUDIO_LOGIN_RATE = env_str("STUDIO_LOGIN_RATE", "30/m")
 AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
 AXES_FAILURE_LIMIT = env_int("STUDIO_LOGIN_FAILURE_LIMIT", 5)

@@ -94,3 +94,23 @@ def test_submits_are_rate_limited_per_person_and_the_form_keeps_everything(membe
     assert Generation.objects.count() == 1
     settings.STUDIO_SUBMIT_RATE = "0"
     assert _post(member).status_code == 303
+
+
+def test_uploads_are_rate_limited_per_person_and_the_form_keeps_what_was_typed(member, settings):
+    settings.STUDIO_UPLOAD_RATE = "2/m"
+    for _ in range(2):
+        response = member.post(
+            "/references/upload/",
+            {"model": "wan2.6-i2v-flash", "field": "img_url", "img_url": image_upload()},
+        )
+        assert response.status_code == 200
+    refused = member.post(
+        "/references/upload/",
+        {"model": "wan2.6-i2v-flash", "field": "img_url", "img_url": image_upload()},
+    )
+    assert refused.status_code == 429 and "uploading files very quickly" in refused.content.decode()
+    page = _post(member, prompt="Kept while uploads wait")
+    assert page.status_code == 429
+    html = page.content.decode()
+    assert "uploading files very quickly" in html and "Kept while uploads wait" in html
+    assert not Generation.objects.exists()
