@@ -13,13 +13,14 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.files.base import File
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, ProtectedError, Q
 from django.utils import timezone
 
@@ -295,36 +296,64 @@ def generation_transition(
 ) -> Generation:
     """Move a generation to `to` under a row lock, record it, and refund when it ends unpaid.
 
-    `expect` restricts the states it may leave (IllegalTransition otherwise).
+    `expect` restricts the states it may leave; a transition the state machine does not allow
+    (final states are final) raises IllegalTransition and changes nothing. `provider_status`
+    is the provider's own word for the task, kept on the row and on the recorded event.
     """
     with transaction.atomic():
         generation = Generation.objects.select_for_update(no_key=True).get(pk=generation_id)
-        current = generation.state
-        if expect is not None and current not in set(expect):
-            raise IllegalTransition(f"{generation.id} is {current}, not one of {list(expect)}")
-        if to not in TRANSITIONS.get(current, frozenset()):
-            raise IllegalTransition(f"{generation.id}: {current} → {to} is not allowed")
-        now = timezone.now()
-        generation.state = to
-        for name, value in fields.items():
-            setattr(generation, name, value)
-        if provider_status:
-            generation.provider_status = provider_status[:64]
-        if to in Generation.FINAL_STATES:
-            generation.finished_at = now
-            generation.next_poll_at = None
-            if to == State.SUCCEEDED:
-                generation.progress = 100
-        generation.save()
-        GenerationEvent.objects.create(
-            generation=generation,
-            from_state=current,
-            to_state=to,
-            detail=detail[:2000],
-            provider_status=provider_status[:64],
+        _transition_locked(
+            generation,
+            to=to,
+            detail=detail,
+            provider_status=provider_status,
+            expect=expect,
+            **fields,
         )
-        if to in REFUNDED_STATES:
-            credits_refund(generation=generation, reason=f"Refund: {detail}"[:300])
+    return generation
+
+
+def _transition_locked(
+    generation: Generation,
+    *,
+    to: str,
+    detail: str = "",
+    provider_status: str = "",
+    expect: Iterable[str] | None = None,
+    **fields: Any,
+) -> None:
+    """`generation_transition` for a row this transaction has locked already."""
+    current = generation.state
+    if expect is not None and current not in set(expect):
+        raise IllegalTransition(f"{generation.id} is {current}, not one of {list(expect)}")
+    if to not in TRANSITIONS.get(current, frozenset()):
+        raise IllegalTransition(f"{generation.id}: {current} → {to} is not allowed")
+    now = timezone.now()
+    generation.state = to
+    changed = {"state", "updated_at", *fields}
+    for name, value in fields.items():
+        setattr(generation, name, value)
+    if provider_status:
+        generation.provider_status = provider_status[:64]
+        changed.add("provider_status")
+    if to in Generation.FINAL_STATES:
+        generation.finished_at = now
+        generation.next_poll_at = None
+        changed |= {"finished_at", "next_poll_at"}
+        if to == State.SUCCEEDED:
+            generation.progress = 100
+            changed.add("progress")
+    # Only what this transition changes: a column another writer owns stays as it is.
+    generation.save(update_fields=sorted(changed))
+    GenerationEvent.objects.create(
+        generation=generation,
+        from_state=current,
+        to_state=to,
+        detail=detail[:2000],
+        provider_status=provider_status[:64],
+    )
+    if to in REFUNDED_STATES:
+        credits_refund(generation=generation, reason=f"Refund: {detail}"[:300])
     logger.info(
         "generation %s: %s -> %s %s",
         generation.id,
@@ -333,7 +362,6 @@ def generation_transition(
         detail[:200],
         extra={"generation_id": str(generation.id)},
     )
-    return generation
 
 
 def generation_fail(
@@ -419,6 +447,9 @@ def _next_pending_for_owner(owner_id: int, *, skip_providers: set[str]) -> Gener
         Generation.objects.select_for_update(no_key=True)
         .filter(owner_id=owner_id, state=State.PENDING)
         .exclude(provider__in=skip_providers)
+        # One the provider asked to wait (a long Retry-After) is not sent before that time,
+        # however often the owner's other generations ask for a submit.
+        .exclude(dispatch_requested_at__gt=timezone.now())
         .order_by("created_at", "id")
         .first()
     )
@@ -526,16 +557,25 @@ def _submit_one(generation: Generation, model: CatalogModel) -> Generation:
     breaker_record_success(provider=model.provider)
     to = State.RUNNING if task.status is TaskStatus.RUNNING else State.QUEUED
     now = timezone.now()
-    generation = generation_transition(
-        generation_id=generation.id,
-        to=to,
-        expect=[State.SUBMITTING],
-        detail=f"Accepted by the provider as task {task.task_id}.",
-        provider_status=task.raw_status,
-        provider_task_id=task.task_id,
-        submitted_at=now,
-        next_poll_at=now + timedelta(seconds=0.5),
-    )
+    try:
+        # The task id is stored in the same transaction that leaves `submitting`.
+        generation = generation_transition(
+            generation_id=generation.id,
+            to=to,
+            expect=[State.SUBMITTING],
+            detail=f"Accepted by the provider as task {task.task_id}.",
+            provider_status=task.raw_status,
+            provider_task_id=task.task_id,
+            submitted_at=now,
+            next_poll_at=now + timedelta(seconds=0.5),
+        )
+    except IllegalTransition:
+        # The answer came after the lost-submit sweep gave up on it (failed and refunded):
+        # the provider's job runs unfollowed, and the person was told.
+        logger.error(
+            "provider task %s for %s arrived after it was marked lost", task.task_id, generation.id
+        )
+        return Generation.objects.get(pk=generation.id)
     from .tracker import tracker_ensure
 
     transaction.on_commit(tracker_ensure)
@@ -627,25 +667,104 @@ def poll_interval(*, age_seconds: float) -> float:
     return min(settings.STUDIO_POLL_MAX_INTERVAL, max(0.5, age_seconds * 0.1))
 
 
+@dataclass(frozen=True)
+class Reading:
+    """One read of a generation's task, with what the tracker knew of the row before it."""
+
+    generation_id: uuid.UUID
+    state: str
+    task: ProviderTask
+    since: datetime  # when it was submitted: the back-off follows the job's age
+    progress: int | None = None
+    poll_count: int = 0
+    provider_cost: Decimal | None = None
+    has_rewritten_prompt: bool = False
+
+    @property
+    def is_quiet(self) -> bool:
+        """Whether it changes nothing but the progress: no transition, no result, no failure,
+        nothing new to keep (the common case, written in bulk)."""
+        if self.task.rewritten_prompt and not self.has_rewritten_prompt:
+            return False
+        if self.task.status in (TaskStatus.QUEUED, TaskStatus.UNKNOWN):
+            return True
+        return self.task.status is TaskStatus.RUNNING and self.state == State.RUNNING
+
+
+QUIET_FIELDS = ("provider_status", "progress", "provider_cost", "poll_count", "next_poll_at")
+
+
+def generations_record_quiet_readings(*, readings: list[Reading]) -> int:
+    """Record reads that change nothing but progress (`Reading.is_quiet`) in one transaction:
+    status word, progress (never backwards), cost, and each one's next read time.
+
+    Only rows still followed are written (a generation that ended meanwhile keeps its end).
+    One prepared UPDATE run for every row (`executemany`): a thousand reads cost one
+    transaction, not a thousand, and no per-row ORM expressions. Anything else a read says goes
+    through `generation_apply_provider_task`.
+    """
+    if not readings:
+        return 0
+    now = timezone.now()
+    meta = Generation._meta
+    fields = [meta.get_field(name) for name in QUIET_FIELDS]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET {assignments}, {quote('poll_errors')} = 0 "
+        f"WHERE {quote(meta.pk.column)} = %s AND {quote('state')} IN (%s, %s) "
+        f"AND {quote('result_url')} = ''"
+    )
+    rows = []
+    for reading in readings:
+        task = reading.task
+        age = (now - reading.since).total_seconds()
+        values = {
+            "provider_status": task.raw_status[:64],
+            "progress": (
+                reading.progress
+                if task.progress is None
+                else max(task.progress, reading.progress or 0)
+            ),
+            "provider_cost": (
+                task.provider_cost if task.provider_cost is not None else reading.provider_cost
+            ),
+            "poll_count": reading.poll_count + 1,
+            "next_poll_at": now + timedelta(seconds=poll_interval(age_seconds=age)),
+        }
+        params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
+        params.append(meta.pk.get_db_prep_value(reading.generation_id, connection))
+        rows.append([*params, State.QUEUED.value, State.RUNNING.value])
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+    return len(rows)
+
+
 def generation_apply_provider_task(
     *, generation_id: uuid.UUID | str, task: ProviderTask, source: str = "poll"
 ) -> Generation | None:
-    """Record what the provider said about a generation's task, as a poll or a webhook."""
+    """Record what the provider said about a generation's task, as a poll or a webhook.
+
+    Under the row lock: status and progress; `queued` → `running` when the provider started
+    (recorded with its own status word); on success the result URL, handed to the storing
+    task (the generation is `succeeded` only once its video is stored); on failure `failed`,
+    refunded, with the provider's message.
+    """
     from .tracker import enqueue_store
 
-    store = False
     with transaction.atomic():
-        generation = (
-            Generation.objects.select_for_update(no_key=True).filter(pk=generation_id).first()
-        )
-        if generation is None or generation.state not in (State.QUEUED, State.RUNNING):
+        try:
+            # get(), not first(): no ORDER BY to build and run for one row, a thousand times.
+            generation = Generation.objects.select_for_update(no_key=True).get(pk=generation_id)
+        except Generation.DoesNotExist:
+            return None
+        if generation.state not in (State.QUEUED, State.RUNNING):
             return generation
         if generation.result_url:
             return generation  # the result is being stored already
         now = timezone.now()
         age = (now - (generation.submitted_at or generation.created_at)).total_seconds()
         updates: dict[str, Any] = {
-            "provider_status": task.raw_status[:64],
             "poll_count": generation.poll_count + 1,
             "poll_errors": 0,
             "next_poll_at": now + timedelta(seconds=poll_interval(age_seconds=age)),
@@ -657,50 +776,49 @@ def generation_apply_provider_task(
         if task.provider_cost is not None:
             updates["provider_cost"] = task.provider_cost
         status = task.status
+        message = task.error_message
         if status is TaskStatus.SUCCEEDED and not task.video_url:
             status = TaskStatus.FAILED
-            task_message = "The provider reported success but gave no video."
-        else:
-            task_message = task.error_message
+            message = "The provider reported success but gave no video."
         if status is TaskStatus.FAILED:
-            pass  # handled below, outside this lock
-        elif (
+            message = message or "The provider reported that the job failed."
+            _transition_locked(
+                generation,
+                to=State.FAILED,
+                detail=message,
+                provider_status=task.raw_status,
+                error_kind=Generation.ErrorKind.PROVIDER,
+                error_message=message[:4000],
+                error_code=task.error_code[:64],
+                error_param="",
+                **updates,
+            )
+            return generation
+        if status is TaskStatus.SUCCEEDED:
+            # Not `succeeded` yet: only once the video is in the studio's storage.
+            updates |= {"result_url": task.video_url, "provider_done_at": now, "progress": 100}
+            # The storing task is enqueued right after this commits (see the tracker).
+            updates |= {"next_poll_at": None, "dispatch_requested_at": now}
+        if (
             status in (TaskStatus.RUNNING, TaskStatus.SUCCEEDED)
             and generation.state == State.QUEUED
         ):
-            updates.pop("provider_status")
-            generation_transition(
-                generation_id=generation.id,
+            told = " (told by its callback)." if source == "webhook" else "."
+            _transition_locked(
+                generation,
                 to=State.RUNNING,
-                detail="The provider started working on it.",
+                detail=f"The provider started working on it{told}",
                 provider_status=task.raw_status,
                 **updates,
             )
         else:
+            updates["provider_status"] = task.raw_status[:64]
             for name, value in updates.items():
                 setattr(generation, name, value)
             generation.save(update_fields=[*updates, "updated_at"])
-        if status is TaskStatus.SUCCEEDED:
-            Generation.objects.filter(pk=generation.id).update(
-                result_url=task.video_url,
-                provider_done_at=now,
-                next_poll_at=None,
-                progress=100,
-                **({"rewritten_prompt": task.rewritten_prompt} if task.rewritten_prompt else {}),
-            )
-            store = True
-    if status is TaskStatus.FAILED:
-        message = task_message or "The provider reported that the job failed."
-        return generation_fail(
-            generation_id=generation.id,
-            kind=Generation.ErrorKind.PROVIDER,
-            message=message,
-            code=task.error_code,
-            provider_status=task.raw_status,
-        )
-    if store:
-        enqueue_store(generation.id)
-    return Generation.objects.get(pk=generation.id)
+    if status is TaskStatus.SUCCEEDED:
+        enqueue_store(generation.id, mark=False)
+    return generation
 
 
 # --- Model availability (the admin's switch per catalog model) ----------------------------
