@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
+import threading
 import uuid
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile, File
+from django.db import connection
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -21,23 +25,60 @@ logger = logging.getLogger(__name__)
 State = Generation.State
 
 MAX_ATTEMPTS = 4
+# A storing task holds a claim on its row that it renews while it works; a killed worker stops
+# renewing, and the tracker hands the result to another task once the claim has run out.
+CLAIM_SECONDS = 15
+CLAIM_RENEW_SECONDS = 4.0
 VIDEO_TYPES = ("video/", "application/octet-stream", "binary/octet-stream")
 # Failures that another try cannot fix.
 PERMANENT = {"scheme", "url", "address", "too_large", "content_type", "redirect"}
 
 
-def _claim(generation_id: uuid.UUID | str) -> bool:
+def _claim(generation_id: uuid.UUID | str) -> datetime | None:
+    """Claim a finished generation's result for this task; returns the claim (its expiry,
+    which is also its token), or None when another task holds it or nothing is to be stored.
+    Clearing `dispatch_requested_at` says the message was consumed (see the tracker)."""
     now = timezone.now()
-    # Long enough for the download and the probe, but no longer than the cluster lets a task
-    # live: a worker killed mid-store (or timed out) frees the result for another soon after.
-    seconds = min(settings.STUDIO_RESULT_DOWNLOAD_SECONDS + 120, settings.Q_CLUSTER["timeout"] + 15)
-    hold = timedelta(seconds=seconds)
-    return bool(
+    until = now + timedelta(seconds=CLAIM_SECONDS)
+    claimed = (
         Generation.objects.filter(pk=generation_id, state=State.RUNNING)
         .exclude(result_url="")
         .filter(Q(result_claimed_until__isnull=True) | Q(result_claimed_until__lt=now))
-        .update(result_claimed_until=now + hold, result_attempts=F("result_attempts") + 1)
+        .update(
+            result_claimed_until=until,
+            result_attempts=F("result_attempts") + 1,
+            dispatch_requested_at=None,
+        )
     )
+    return until if claimed else None
+
+
+@contextlib.contextmanager
+def _claim_kept(generation_id: uuid.UUID | str, claim: datetime) -> Iterator[None]:
+    """Renew the claim every CLAIM_RENEW_SECONDS while the body runs (a long download), as
+    long as it is still ours: the claim's expiry doubles as a compare-and-set token."""
+    done = threading.Event()
+
+    def renew() -> None:
+        held = claim
+        try:
+            while not done.wait(CLAIM_RENEW_SECONDS):
+                until = timezone.now() + timedelta(seconds=CLAIM_SECONDS)
+                if not Generation.objects.filter(
+                    pk=generation_id, result_claimed_until=held
+                ).update(result_claimed_until=until):
+                    return  # no longer ours
+                held = until
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=renew, name=f"claim-{generation_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def generation_store_result(
@@ -48,11 +89,15 @@ def generation_store_result(
     Safe to run twice: a claim on the row keeps a second run (a retry, a re-sent message) out
     while the first is at work, and a dead worker's claim runs out.
     """
-    if not _claim(generation_id):
+    claim = _claim(generation_id)
+    if claim is None:
         return None
     generation = Generation.objects.get(pk=generation_id)
     fetcher = fetcher or GuardedFetcher()
-    with tempfile.NamedTemporaryFile(suffix=".mp4", prefix="studio-result-") as temporary:
+    with (
+        _claim_kept(generation.id, claim),
+        tempfile.NamedTemporaryFile(suffix=".mp4", prefix="studio-result-") as temporary,
+    ):
         try:
             fetcher.fetch(
                 generation.result_url,
@@ -68,9 +113,12 @@ def generation_store_result(
         except ProbeError as error:
             return _failed_attempt(generation, str(error), permanent=True)
         temporary.seek(0)
+        # Only a complete, probed video reaches storage: a worker killed before this line
+        # leaves nothing behind but its temporary file; one killed after it, files that this
+        # next attempt removes first (the claim makes it the only writer).
         _remove_leftovers(generation)
         generation.video.save(f"{generation.id}.mp4", File(temporary), save=False)
-    generation.poster.save(f"{generation.id}.jpg", ContentFile(info.poster_jpeg), save=False)
+        generation.poster.save(f"{generation.id}.jpg", ContentFile(info.poster_jpeg), save=False)
     size = generation.video.size
     try:
         return generation_transition(
@@ -123,7 +171,7 @@ def _failed_attempt(generation: Generation, reason: str, *, permanent: bool) -> 
         except IllegalTransition:
             return None
     # Try again later: release the claim after a back-off; the tracker enqueues the retry.
-    delay = timedelta(seconds=min(60, 3 * 2**attempts))
+    delay = timedelta(seconds=min(60.0, settings.STUDIO_RESULT_RETRY_SECONDS * 2**attempts))
     Generation.objects.filter(pk=generation.id).update(
         result_claimed_until=timezone.now() + delay, dispatch_requested_at=None
     )

@@ -260,6 +260,9 @@ STUDIO_SUBMIT_LOST_AFTER = env_int("STUDIO_SUBMIT_LOST_AFTER", 180)
 # Result videos: size and time caps for the download.
 STUDIO_RESULT_MAX_BYTES = env_int("STUDIO_RESULT_MAX_BYTES", 512 * 1024 * 1024)
 STUDIO_RESULT_DOWNLOAD_SECONDS = env_int("STUDIO_RESULT_DOWNLOAD_SECONDS", 300)
+# A download that failed in a way another try may fix waits this long, doubling each time
+# (at most 60 s), before the next of its four attempts.
+STUDIO_RESULT_RETRY_SECONDS = env_float("STUDIO_RESULT_RETRY_SECONDS", 3.0)
 
 # Provider calls: per-attempt timeouts (each call also has an overall deadline).
 STUDIO_PROVIDER_CONNECT_TIMEOUT = env_float("STUDIO_PROVIDER_CONNECT_TIMEOUT", 5.0)
