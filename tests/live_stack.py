@@ -61,6 +61,8 @@ class LiveStack:
     env: dict[str, str]
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     logs: dict[str, Path] = field(default_factory=dict)
+    # What the running `cluster` has over the stack's environment (see `cluster_with`).
+    cluster_env: dict[str, str] = field(default_factory=dict)
 
     def _start(self, name: str, args: list[str], *, env: dict[str, str] | None = None) -> None:
         log = ARTIFACTS / f"live-{name}.log"
@@ -81,6 +83,8 @@ class LiveStack:
 
     def start_web(self) -> None:
         port = self.url.rsplit(":", 1)[1]
+        # The web server accepts Apiframe callbacks (the route answers 404 otherwise); only a
+        # cluster started with APIFRAME_WEBHOOKS asks for them (tests/integration/test_faults.py).
         self._start(
             "web",
             [
@@ -101,10 +105,51 @@ class LiveStack:
                 "--access-logfile",
                 "-",
             ],
+            env={**self.env, "APIFRAME_WEBHOOKS": "1"},
         )
 
-    def start_cluster(self, name: str = "cluster") -> None:
-        self._start(name, [sys.executable, "manage.py", "qcluster"])
+    def start_cluster(self, name: str = "cluster", *, env: dict[str, str] | None = None) -> None:
+        """Start a qcluster (with the stack's environment, or `env` over it) and wait until it
+        reports that it runs."""
+        log = ARTIFACTS / f"live-{name}.log"
+        started = log.read_bytes().count(b" running.") if log.exists() else 0
+        self._start(
+            name, [sys.executable, "manage.py", "qcluster"], env={**self.env, **(env or {})}
+        )
+        wait_until(
+            lambda: log.read_bytes().count(b" running.") > started,
+            timeout=60,
+            what=f"the cluster {name} to run",
+        )
+
+    def stop_cluster(self, name: str = "cluster") -> None:
+        """Stop a cluster gracefully (SIGTERM to its main process), as an operator would."""
+        process = self.processes.pop(name)
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # no worker outlives its cluster
+
+    @contextlib.contextmanager
+    def cluster_with(self, **env: str):
+        """The stack's cluster replaced by one with `env` over the stack's environment for the
+        duration; afterwards the cluster it had before is back."""
+        previous = self.cluster_env
+        if "cluster" in self.processes:
+            self.stop_cluster("cluster")
+        self.start_cluster("cluster", env=env)
+        self.cluster_env = env
+        try:
+            yield self
+        finally:
+            self.stop_cluster("cluster")
+            self.start_cluster("cluster", env=previous)
+            self.cluster_env = previous
 
     def signal_group(self, name: str, sig: int) -> None:
         process = self.processes[name]
