@@ -17,7 +17,14 @@ from accounts.models import Team, User
 
 from .catalog import PROVIDER_NAMES, CatalogField, CatalogModel, catalog
 from .gallery import PAGE_SIZE, Cursor, GalleryFilters
-from .models import Favourite, Generation, GenerationEvent, ModelAvailability, Reference
+from .models import (
+    Favourite,
+    Generation,
+    GenerationEvent,
+    ModelAvailability,
+    Reference,
+    TrackerLease,
+)
 from .providers.health import providers_paused as breakers_paused
 from .search import search_condition
 from .sharing import generation_can_manage
@@ -426,6 +433,39 @@ def reference_get_for_owner(*, owner: User, id: Any, kind: str | None = None) ->
 
 def references_recent(*, owner: User, kind: str, limit: int = 12) -> list[Reference]:
     return list(Reference.objects.filter(owner=owner, kind=kind).order_by("-created_at")[:limit])
+
+
+def generations_health() -> dict[str, Any]:
+    """How the lifecycle is doing, for /healthz and operators: counts only, nothing private.
+
+    `lost_24h` are generations failed (and refunded) in the last day because a submit's answer
+    never came back (a worker died mid-submit, or the provider did not answer): counted apart
+    from `failed_24h`, the real failures. `overdue_seconds` is how late the most overdue
+    status read is: large only when nothing follows the generations in flight.
+    """
+    now = timezone.now()
+    since = now - timedelta(hours=24)
+    failed = Generation.objects.filter(state=Generation.State.FAILED, finished_at__gte=since)
+    lost = failed.filter(error_kind=Generation.ErrorKind.LOST).count()
+    due = (
+        Generation.objects.filter(
+            state__in=(Generation.State.QUEUED, Generation.State.RUNNING),
+            result_url="",
+            next_poll_at__lte=now,
+        )
+        .order_by("next_poll_at")
+        .values_list("next_poll_at", flat=True)
+        .first()
+    )
+    lease = TrackerLease.objects.filter(name="tracker", expires_at__gte=now).exists()
+    return {
+        "in_flight": Generation.objects.filter(state__in=Generation.AT_PROVIDER_STATES).count(),
+        "waiting": Generation.objects.filter(state=Generation.State.PENDING).count(),
+        "tracker_running": lease,
+        "overdue_seconds": round((now - due).total_seconds(), 1) if due else 0.0,
+        "failed_24h": failed.count() - lost,
+        "lost_24h": lost,
+    }
 
 
 def generations_in_flight_count(*, owner_id: int) -> int:

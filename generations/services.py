@@ -662,9 +662,22 @@ def generation_mark_lost(*, generation_id: uuid.UUID | str) -> Generation | None
 # --- Following a task ---------------------------------------------------------------------
 
 
-def poll_interval(*, age_seconds: float) -> float:
-    """Seconds until the next read: short at first, backing off as the job ages, capped."""
-    return min(settings.STUDIO_POLL_MAX_INTERVAL, max(0.5, age_seconds * 0.1))
+MIN_POLL_INTERVAL = 0.5
+
+
+def poll_interval(*, age_seconds: float, progress: int | None = None) -> float:
+    """Seconds until the next read: short at first, backing off as the job ages, capped at
+    STUDIO_POLL_MAX_INTERVAL.
+
+    With the provider's progress, no later than when the job should be done at the pace it
+    has kept so far (`age × (100 − p) / p`): a job at 95 % is read again soon, so a finished
+    video shows up sooner without reading every job more often.
+    """
+    interval = min(settings.STUDIO_POLL_MAX_INTERVAL, max(MIN_POLL_INTERVAL, age_seconds * 0.1))
+    if progress and 0 < progress < 100 and age_seconds > 0:
+        expected_left = age_seconds * (100 - progress) / progress
+        interval = min(interval, max(MIN_POLL_INTERVAL, expected_left))
+    return interval
 
 
 @dataclass(frozen=True)
@@ -719,18 +732,18 @@ def generations_record_quiet_readings(*, readings: list[Reading]) -> int:
     for reading in readings:
         task = reading.task
         age = (now - reading.since).total_seconds()
+        progress = (
+            reading.progress if task.progress is None else max(task.progress, reading.progress or 0)
+        )
+        interval = poll_interval(age_seconds=age, progress=task.progress)
         values = {
             "provider_status": task.raw_status[:64],
-            "progress": (
-                reading.progress
-                if task.progress is None
-                else max(task.progress, reading.progress or 0)
-            ),
+            "progress": progress,
             "provider_cost": (
                 task.provider_cost if task.provider_cost is not None else reading.provider_cost
             ),
             "poll_count": reading.poll_count + 1,
-            "next_poll_at": now + timedelta(seconds=poll_interval(age_seconds=age)),
+            "next_poll_at": now + timedelta(seconds=interval),
         }
         params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
         params.append(meta.pk.get_db_prep_value(reading.generation_id, connection))
@@ -764,10 +777,11 @@ def generation_apply_provider_task(
             return generation  # the result is being stored already
         now = timezone.now()
         age = (now - (generation.submitted_at or generation.created_at)).total_seconds()
+        interval = poll_interval(age_seconds=age, progress=task.progress)
         updates: dict[str, Any] = {
             "poll_count": generation.poll_count + 1,
             "poll_errors": 0,
-            "next_poll_at": now + timedelta(seconds=poll_interval(age_seconds=age)),
+            "next_poll_at": now + timedelta(seconds=interval),
         }
         if task.progress is not None:
             updates["progress"] = max(task.progress, generation.progress or 0)

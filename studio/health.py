@@ -85,12 +85,31 @@ def _storage() -> dict:
     return {"ok": ok, "backend": type(default_storage._wrapped).__name__}
 
 
+# In-flight generations whose next status read is this late are not being followed.
+OVERDUE_STALE_SECONDS = 300
+
+
+def _generations() -> dict:
+    from generations.selectors import generations_health
+
+    result: dict = {**generations_health()}
+    result["ok"] = result["overdue_seconds"] < OVERDUE_STALE_SECONDS
+    if not result["ok"]:
+        result["error"] = "generations in flight are not being followed"
+    return result
+
+
 @login_not_required
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     checks = {}
-    for name, check in (("database", _database), ("queue", _queue), ("storage", _storage)):
+    for name, check in (
+        ("database", _database),
+        ("queue", _queue),
+        ("storage", _storage),
+        ("generations", _generations),
+    ):
         try:
             checks[name] = check()
         except Exception as error:  # a failing part must be reported, not crash the check

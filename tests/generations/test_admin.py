@@ -111,3 +111,18 @@ def test_try_again_makes_a_new_linked_generation_charged_normally(admin_client, 
     assert LedgerEntry.objects.get(generation=retry, kind="charge").amount == -2
     assert wallet_for_user(user=ada).balance == 20 - 3 - 2
     assert_ledger_balanced()
+
+
+def test_the_admin_home_links_to_generations_lost_between_studio_and_provider(admin_client):
+    owner = make_user(credits=10)
+    lost = _charged(owner)
+    Generation.objects.filter(pk=lost.id).update(error_kind="lost")
+    other = _charged(owner)
+    Generation.objects.filter(pk=other.id).update(error_kind="provider")
+
+    home = admin_client.get("/admin/").content.decode()
+    link = "/admin/generations/generation/?error_kind__exact=lost"
+    assert link in home and "Lost between the studio and the provider" in home
+
+    listed = admin_client.get(link).content.decode()
+    assert f"{lost.id}/change/" in listed and f"{other.id}/change/" not in listed

@@ -340,3 +340,21 @@ def test_a_slow_answer_holds_up_no_other_generation(providers, settings, monkeyp
     # one's 3 s reads ran beside them.
     assert quick_done < 3.0, quick_done
     assert str(slow.id) not in stored[: len(quick)]
+
+
+def test_reads_back_off_as_a_job_ages_and_come_sooner_when_its_progress_says_it_is_nearly_done(
+    settings,
+):
+    from generations.services import poll_interval
+
+    settings.STUDIO_POLL_MAX_INTERVAL = 3
+    assert poll_interval(age_seconds=1) == 0.5
+    assert poll_interval(age_seconds=10) == 1.0
+    assert poll_interval(age_seconds=600) == 3.0  # the cap
+    # 60 s in and half done: nothing to gain from reading sooner than the back-off says.
+    assert poll_interval(age_seconds=60, progress=50) == 3.0
+    # At this pace 98 % means about 1.2 s to go; 99.9 % would be read at the floor.
+    assert poll_interval(age_seconds=60, progress=98) == pytest.approx(60 * 2 / 98)
+    assert poll_interval(age_seconds=600, progress=99) == 3.0
+    assert poll_interval(age_seconds=20, progress=99) == 0.5
+    assert poll_interval(age_seconds=60, progress=100) == 3.0  # no estimate from "done"
