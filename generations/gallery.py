@@ -326,10 +326,13 @@ def _key_of(generation: Generation) -> str:
 
 def card_body_render(generation: Generation) -> SafeString:
     """The shared, viewer-independent body of a generation's card (never cached here)."""
+    from .selectors import generation_progress
+
     names = {key: model.name for key, model in catalog().items()}
-    html = get_template(CARD_TEMPLATE).render(
-        {"generation": generation, "model_name": names.get(generation.model_key, "")}
-    )
+    context = {"generation": generation, "model_name": names.get(generation.model_key, "")}
+    if not generation.is_final:
+        context["progress"] = generation_progress(generation)
+    html = get_template(CARD_TEMPLATE).render(context)
     return mark_safe(html)  # the template engine escaped what it rendered
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
+import statistics
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.core.cache import cache
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -50,6 +52,7 @@ CARD_FIELDS = (
     "video_duration",
     "created_at",
     "updated_at",
+    "submitted_at",
 )
 
 
@@ -270,6 +273,7 @@ class GenerationDetail:
     retries: list[Generation]
     is_owner: bool
     can_manage: bool
+    progress: Progress | None = None  # while unfinished
 
 
 def _display_value(spec: CatalogField, value: Any, generation: Generation) -> str:
@@ -349,6 +353,9 @@ def generation_detail_for_viewer(*, viewer: User, id: Any) -> GenerationDetail:
         retries=retries,
         is_owner=generation.owner_id == viewer.pk,
         can_manage=generation_can_manage(viewer=viewer, generation=generation),
+        progress=(
+            None if generation.is_final else generation_progress(generation, waiting_detail=True)
+        ),
     )
 
 
@@ -433,6 +440,158 @@ def reference_get_for_owner(*, owner: User, id: Any, kind: str | None = None) ->
 
 def references_recent(*, owner: User, kind: str, limit: int = 12) -> list[Reference]:
     return list(Reference.objects.filter(owner=owner, kind=kind).order_by("-created_at")[:limit])
+
+
+# --- Progress: how long it has taken, and how long such a video usually takes ------------
+
+# Past runs the estimate is made from, and how long one estimate is kept.
+TYPICAL_RUNS = 20
+TYPICAL_CACHE_SECONDS = 120
+
+
+def generation_typical_seconds(
+    *, model_key: str, resolution: str, duration: int | None
+) -> float | None:
+    """How long the provider usually takes for this model, resolution and duration: the median
+    from submit to stored video over the last successful runs (None before there are any).
+    Kept in the shared cache for a while: it changes slowly, and every progress view asks."""
+    key = f"generation-typical:{model_key}:{resolution}:{duration}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached if cached >= 0 else None
+    runs = list(
+        Generation.objects.filter(
+            model_key=model_key,
+            resolution=resolution,
+            duration=duration,
+            state=Generation.State.SUCCEEDED,
+            submitted_at__isnull=False,
+            finished_at__isnull=False,
+        )
+        .order_by("-finished_at")
+        .values_list("submitted_at", "finished_at")[:TYPICAL_RUNS]
+    )
+    seconds = [(done - sent).total_seconds() for sent, done in runs if done >= sent]
+    typical = statistics.median(seconds) if seconds else None
+    cache.set(key, -1.0 if typical is None else typical, TYPICAL_CACHE_SECONDS)
+    return typical
+
+
+def _clock(seconds: float) -> str:
+    """0:42, 3:05, 1:02:03."""
+    whole = max(0, int(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _about(seconds: float) -> str:
+    """A rough duration for an estimate: "about 40 s", "about 3 min"."""
+    if seconds < 60:
+        return f"about {max(5, round(seconds / 5) * 5)} s"
+    return f"about {round(seconds / 60)} min"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the person is shown about an unfinished generation."""
+
+    label: str  # what is happening, in words
+    percent: int | None  # the provider's progress, when it reports one
+    elapsed: str  # since it was made, as a clock
+    estimate: str  # from past runs: "about 40 s left", "usually about 3 min", or ""
+
+
+def generation_progress(generation: Generation, *, waiting_detail: bool = False) -> Progress:
+    """State, progress, elapsed time and an estimate from past runs of the same model,
+    resolution and duration. `waiting_detail` also says why a pending one waits (a query or
+    two more: the generation page, not every card)."""
+    State = Generation.State
+    now = timezone.now()
+    doing = {
+        State.PENDING: "waiting to be sent",
+        State.SUBMITTING: "sending to the provider",
+        State.QUEUED: "at the provider",
+        State.RUNNING: "making the video",
+    }.get(generation.state, "")
+    if generation.state == State.RUNNING and generation.result_url:
+        doing = "saving the video"
+    if generation.state == State.PENDING and waiting_detail:
+        doing = _waiting_label(generation) or doing
+    label = generation.get_state_display() + (f" · {doing}" if doing else "")
+    typical = generation_typical_seconds(
+        model_key=generation.model_key,
+        resolution=generation.resolution,
+        duration=generation.duration,
+    )
+    estimate = ""
+    if typical is not None:
+        if generation.submitted_at is None:
+            estimate = f"usually {_about(typical)} once sent"
+        else:
+            left = typical - (now - generation.submitted_at).total_seconds()
+            estimate = f"{_about(left)} left" if left > 0 else "taking longer than usual"
+    return Progress(
+        label=label,
+        percent=generation.progress if generation.state == State.RUNNING else None,
+        elapsed=_clock((now - generation.created_at).total_seconds()),
+        estimate=estimate,
+    )
+
+
+def _waiting_label(generation: Generation) -> str:
+    from django.conf import settings
+
+    paused = {state.provider for state in breakers_paused(providers=[generation.provider])}
+    if generation.provider in paused:
+        name = PROVIDER_NAMES.get(generation.provider, generation.provider)
+        return f"waiting: {name} is not answering right now"
+    limit = settings.STUDIO_MAX_IN_FLIGHT_PER_USER
+    if limit and generations_in_flight_count(owner_id=generation.owner_id) >= limit:
+        return f"waiting for a free slot ({limit} of yours at the provider)"
+    return ""
+
+
+# A generation that ended longer ago than this is old news: no notice for it.
+NOTICE_WINDOW = timedelta(minutes=30)
+
+
+NOTICES_SHOWN = 5
+
+
+def generation_notices_for(
+    *, viewer: User, seen: list[str], exclude: str = ""
+) -> tuple[list[Generation], bool]:
+    """The viewer's own generations that ended in the last NOTICE_WINDOW and are not in `seen`
+    (newest first, at most NOTICES_SHOWN; a cancelled one is the viewer's own doing), and
+    whether any of theirs is still unfinished. One query: every page of the studio asks."""
+    State = Generation.State
+    ended = (State.SUCCEEDED, State.FAILED, State.EXPIRED)
+    unfinished = [state for state in State.values if state not in Generation.FINAL_STATES]
+    rows = Generation.objects.filter(owner=viewer, deleted_at__isnull=True).filter(
+        Q(state__in=unfinished)
+        | Q(state__in=ended, finished_at__gte=timezone.now() - NOTICE_WINDOW)
+    )
+    skip = [key for key in (_uuid_or_none(i) for i in [*seen, exclude]) if key]
+    if skip:
+        rows = rows.exclude(pk__in=skip)
+    # The ended ones first, newest first; then (finished_at empty) one unfinished, if any.
+    found = list(
+        rows.only("id", "state", "prompt", "finished_at").order_by(
+            F("finished_at").desc(nulls_last=True)
+        )[: NOTICES_SHOWN + 1]
+    )
+    finished = [g for g in found if g.state in ended][:NOTICES_SHOWN]
+    # Past NOTICES_SHOWN ended ones an unfinished one would not show here: keep asking.
+    any_unfinished = len(found) > NOTICES_SHOWN or any(g.state in unfinished for g in found)
+    return finished, any_unfinished
+
+
+def _uuid_or_none(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
 
 
 def generations_health() -> dict[str, Any]:

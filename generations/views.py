@@ -45,6 +45,7 @@ from .gallery import (
     generation_url,
 )
 from .models import Generation, Reference
+from .notices import notices_for, notices_mark_seen
 from .pricing import PriceError, price_quote
 from .selectors import (
     catalog_models_available,
@@ -535,9 +536,31 @@ def detail(request: HttpRequest, id: str) -> HttpResponse:
     template = "generations/detail.html"
     if request.htmx and not request.htmx.history_restore_request:
         template += "#generation-update"
+    if info.is_owner and info.generation.is_final:
+        notices_mark_seen(request, [info.generation.id])  # seen here: no notice elsewhere
     response = render(request, template, context)
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+@require_GET
+def notices(request: HttpRequest) -> HttpResponse:
+    """The notices region's content: generations that ended while their maker was elsewhere
+    (asked for by the region itself while something of theirs is unfinished)."""
+    context = {"notices": notices_for(request, exclude=request.GET.get("exclude", ""))}
+    response = render(request, "generations/notices.html#notices-body", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+def notices_dismiss(request: HttpRequest) -> HttpResponse:
+    """Dismiss the notices shown: those generations are seen."""
+    notices_mark_seen(request, request.POST.getlist("id"))
+    if request.htmx:
+        context = {"notices": notices_for(request, exclude=request.POST.get("exclude", ""))}
+        return render(request, "generations/notices.html#notices-body", context)
+    return HttpResponseRedirect(_next_url(request, reverse("generations:gallery")), status=303)
 
 
 @require_POST
