@@ -19,6 +19,8 @@ afterwards. tests/simulator/test_outcomes.py proves the same rows one by one in-
 
 from __future__ import annotations
 
+import html
+import re
 from dataclasses import dataclass, field
 
 import pytest
@@ -263,14 +265,32 @@ def _check(row: Row, model_key: str, generation: Generation) -> list[str]:
     for words in row.extra.get("not_shown", ()):
         if words in text:
             problems.append(f"{cell}: the page shows {words!r} to the person")
-    if "param" in row.extra and generation.error_param != row.extra["param"]:
-        problems.append(f"{cell}: refusal names {generation.error_param!r}, not the form field")
+    if row.state != "succeeded" and "Try again" not in text:
+        problems.append(f"{cell}: no way to try again")
+    if "param" in row.extra:
+        if generation.error_param != row.extra["param"]:
+            problems.append(f"{cell}: refusal names {generation.error_param!r}, not the field")
+        problems += _fix_and_try_again(cell, generation, markup, row.extra["param"])
     if "attempts" in row.extra and generation.result_attempts != row.extra["attempts"]:
         problems.append(f"{cell}: {generation.result_attempts} download attempts")
     expected = ["charge"] if row.state == "succeeded" else ["charge", "refund"]
     if ledger_kinds(generation) != expected:
         problems.append(f"{cell}: ledger {ledger_kinds(generation)}, expected {expected}")
     return problems
+
+
+def _fix_and_try_again(cell: str, generation: Generation, markup: str, name: str) -> list[str]:
+    """ "Fix and try again" opens the create page with the provider's refusal on its field."""
+    link = re.search(r'href="([^"]+)">Fix and try again<', markup)
+    if not link:
+        return [f"{cell}: no 'Fix and try again' link"]
+    client = Client()
+    client.force_login(generation.owner)
+    create = client.get(html.unescape(link.group(1))).content.decode()
+    error = re.search(rf'<p class="field-error" id="id_{name}_error">([^<]*)</p>', create)
+    if not error or "is not accepted for this model" not in html.unescape(error.group(1)):
+        return [f"{cell}: the create page does not show the refusal beside {name}"]
+    return []
 
 
 def _run_phase(stack: LiveStack, rows: list[Row], *, timeout: float) -> dict:
