@@ -454,11 +454,12 @@ class _Reads:
             return 0
         until = time.monotonic() + seconds
         while self.out:
+            # Back to the caller in time, however fast answers come: it renews the lease.
             left = until - time.monotonic()
+            if left <= 0:
+                break
             try:
-                row, outcome = (
-                    self.finished.get(timeout=left) if left > 0 else self.finished.get_nowait()
-                )
+                row, outcome = self.finished.get(timeout=left)
             except queue.Empty:
                 break
             self.out.discard(row[0])
