@@ -93,6 +93,12 @@ def generation_store_result(
     if claim is None:
         return None
     generation = Generation.objects.get(pk=generation_id)
+    if generation.result_attempts > MAX_ATTEMPTS:
+        # Earlier attempts died without a word (their workers were killed, or the cluster's
+        # timeout cut them short): as many tries as a broken URL gets.
+        return _failed_attempt(
+            generation, "Earlier attempts to copy it did not finish.", permanent=True
+        )
     fetcher = fetcher or GuardedFetcher()
     with (
         _claim_kept(generation.id, claim),
@@ -103,7 +109,7 @@ def generation_store_result(
                 generation.result_url,
                 temporary,
                 max_bytes=settings.STUDIO_RESULT_MAX_BYTES,
-                total_seconds=settings.STUDIO_RESULT_DOWNLOAD_SECONDS,
+                total_seconds=_download_seconds(),
                 content_types=VIDEO_TYPES,
             )
             temporary.flush()
@@ -141,6 +147,14 @@ def generation_store_result(
         generation.video.delete(save=False)
         generation.poster.delete(save=False)
         return Generation.objects.get(pk=generation.id)
+
+
+def _download_seconds() -> float:
+    """STUDIO_RESULT_DOWNLOAD_SECONDS, but ending before the cluster's task timeout would kill
+    the task (the fetcher's own cap says why; a killed task says nothing)."""
+    timeout = settings.Q_CLUSTER.get("timeout") or 0
+    cap = float(settings.STUDIO_RESULT_DOWNLOAD_SECONDS)
+    return min(cap, max(10.0, timeout - 20.0)) if timeout else cap
 
 
 def _remove_leftovers(generation: Generation) -> None:

@@ -106,3 +106,24 @@ def test_a_failed_download_waits_its_back_off_then_the_fourth_failure_ends_it(se
     assert failed.state == "failed" and failed.error_kind == "download"
     assert failed.error_message.startswith("The finished video could not be copied")
     assert not failed.video
+
+
+def test_a_download_ends_before_the_cluster_would_kill_its_task(settings):
+    settings.STUDIO_RESULT_DOWNLOAD_SECONDS = 300
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 120}
+    assert results._download_seconds() == 100
+    settings.STUDIO_RESULT_DOWNLOAD_SECONDS = 30
+    assert results._download_seconds() == 30
+
+
+def test_a_result_whose_attempts_keep_dying_silently_fails_after_as_many_tries(settings):
+    generation = _finished_at_provider()
+    # Four claims whose workers died without recording anything (killed, or timed out).
+    Generation.objects.filter(pk=generation.id).update(result_attempts=results.MAX_ATTEMPTS)
+    fetcher = SlowFetcher(generation.id, seconds=0)
+
+    ended = results.generation_store_result(generation_id=generation.id, fetcher=fetcher)
+
+    assert ended.state == "failed" and ended.error_kind == "download"
+    assert "Earlier attempts to copy it did not finish." in ended.error_message
+    assert fetcher.claims == []  # not tried a fifth time
