@@ -12,13 +12,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
-from django.test import Client
 from django.utils import timezone
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from generations.models import Generation
-from tests.browser.test_gallery_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.conftest import assert_accessible, snap
 from tests.factories import make_generation, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -34,20 +32,15 @@ new PerformanceObserver(list => {
 """
 
 
-@pytest.fixture(autouse=True)
-def _orm_beside_playwright(monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
-
-
 @pytest.fixture
 def person(live_stack):
     return make_user(username="browser-progress", credits=200)
 
 
 @pytest.fixture
-def tab(live_stack, person):
-    """A chromium page signed in as `person`, every response under the production CSP, with
-    its CSP violations and page errors collected in `tab.violations`."""
+def tab(browse, person):
+    """A page signed in as `person`, every response under the production CSP, with its CSP
+    violations and script errors collected in `tab.errors`."""
     from studio.security import content_security_policy
 
     directives = content_security_policy(media_origins=[])["DIRECTIVES"]
@@ -59,40 +52,14 @@ def tab(live_stack, person):
             response=response, headers={**response.headers, "content-security-policy": policy}
         )
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        context = browser.new_context(
-            base_url=live_stack.url, viewport={"width": 1280, "height": 900}
-        )
-        client = Client()
-        client.force_login(person)
-        context.add_cookies(
-            [
-                {
-                    "name": settings.SESSION_COOKIE_NAME,
-                    "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                    "url": live_stack.url,
-                }
-            ]
-        )
-        page = context.new_page()
-        page.violations = []
-        page.on(
-            "console",
-            lambda m: (
-                page.violations.append(m.text) if "Content Security Policy" in m.text else None
-            ),
-        )
-        page.on("pageerror", lambda error: page.violations.append(str(error)))
-        page.route("**/*", with_policy)
-        page.add_init_script(OBSERVE_SHIFTS)
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
+    page = browse(user=person)
+    page.on(
+        "console",
+        lambda m: page.errors.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    page.route("**/*", with_policy)
+    page.add_init_script(OBSERVE_SHIFTS)
+    return page
 
 
 def _running(person, **fields) -> Generation:
@@ -116,6 +83,8 @@ def test_the_progress_updates_in_place_with_nothing_moving_then_the_video(person
     expect(status).to_contain_text("Running · making the video")
     expect(status).to_contain_text("5 %")
     expect(status).to_contain_text("left")
+    assert_accessible(tab, "a generation's page while it runs")
+    snap(tab, "lifecycle-progress")
     tab.wait_for_timeout(1500)  # fonts and images settle
     before = len(tab.evaluate("window.__shifts"))
 
@@ -134,7 +103,7 @@ def test_the_progress_updates_in_place_with_nothing_moving_then_the_video(person
     tab.on("request", lambda request: requests.append(request.url))
     tab.wait_for_timeout(2500)
     assert not [url for url in requests if f"/generations/{generation.id}/" in url]  # stopped
-    assert tab.violations == []
+    assert tab.errors == []
 
 
 def test_a_notice_comes_elsewhere_when_a_generation_ends(person, tab):
@@ -150,8 +119,10 @@ def test_a_notice_comes_elsewhere_when_a_generation_ends(person, tab):
     expect(region).to_contain_text("Your video is ready: Lanterns over a harbour", timeout=12_000)
     link = region.get_by_role("link", name="Lanterns over a harbour")
     assert link.get_attribute("href") == f"/generations/{generation.id}/"
+    assert_accessible(tab, "a page with the notice")
+    snap(tab, "lifecycle-notice", full_page=False)
 
     region.get_by_role("button", name="Dismiss").click()
     expect(region).to_be_empty()
     assert tab.url.endswith("/account/")  # dismissed in place
-    assert tab.violations == []
+    assert tab.errors == []
