@@ -1,8 +1,11 @@
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.template.response import TemplateResponse
+
+from studio.http import AuthenticatedRequest
 
 from .forms import CreditAdjustmentForm
 from .ledger import credits_adjust_many, wallet_for_team, wallet_for_user
@@ -10,7 +13,7 @@ from .models import LedgerEntry, Membership, Team, User, Wallet
 
 
 def _adjust_credits(
-    modeladmin, request: HttpRequest, queryset: QuerySet, wallets
+    modeladmin, request: AuthenticatedRequest, queryset: QuerySet, wallets
 ) -> HttpResponse | None:
     """The shared admin action: ask for an amount and a reason, then apply it to every wallet."""
     form = CreditAdjustmentForm(request.POST if "apply" in request.POST else None)
@@ -40,7 +43,7 @@ def _adjust_credits(
         "wallets": wallets,
         "action": request.POST.get("action"),
         "opts": modeladmin.model._meta,
-        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        "action_checkbox_name": ACTION_CHECKBOX_NAME,
     }
     return TemplateResponse(request, "admin/accounts/adjust_credits.html", context)
 

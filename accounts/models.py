@@ -20,7 +20,7 @@ class User(AbstractUser):
         help_text="The team last chosen on the create page (remembered for next time).",
     )
 
-    class Meta(AbstractUser.Meta):
+    class Meta(AbstractUser.Meta):  # type: ignore[name-defined]  # the stubs do not declare it
         swappable = "AUTH_USER_MODEL"
 
 
@@ -82,6 +82,11 @@ class Wallet(models.Model):
     )
     balance = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
+
+    # Not stored: a member's cap on a team wallet and what they spent of it this month,
+    # set by accounts.selectors for the pages that show them.
+    cap: int | None
+    spent: int | None
 
     class Meta:
         constraints = [

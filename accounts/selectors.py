@@ -24,6 +24,7 @@ def wallets_for_user(*, user: User) -> list[Wallet]:
         .order_by("team__name")
     )
     for wallet in teams:
+        assert wallet.team_id is not None  # filtered on team_id above
         membership = memberships[wallet.team_id]
         wallet.cap = membership.monthly_credit_cap
         wallet.spent = (

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from studio.http import AuthenticatedRequest
 
 from .forms import InviteLinkForm, InviteUserForm, MemberCapForm, MemberRoleForm, TeamCreateForm
 from .models import Membership, User
@@ -38,7 +40,7 @@ from .services import (
 
 
 @require_http_methods(["GET", "POST"])
-def team_list(request: HttpRequest) -> HttpResponse:
+def team_list(request: AuthenticatedRequest) -> HttpResponse:
     form = TeamCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -57,7 +59,7 @@ def team_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
+def team_detail(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     """The team's gallery: the same grid, filters, search and paging as the personal one."""
     from generations.views import gallery_context, gallery_response
 
@@ -77,7 +79,7 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_GET
-def team_members_page(request: HttpRequest, slug: str) -> HttpResponse:
+def team_members_page(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     team, membership = team_get_for_member(user=request.user, slug=slug)
     return _members_page(request, team, membership)
 
@@ -112,7 +114,7 @@ def _members_page(request, team, membership, **forms) -> HttpResponse:
 
 
 @require_POST
-def team_invite(request: HttpRequest, slug: str) -> HttpResponse:
+def team_invite(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     team, membership = team_get_for_member(user=request.user, slug=slug)
     form = InviteUserForm(request.POST)
     if form.is_valid():
@@ -126,16 +128,15 @@ def team_invite(request: HttpRequest, slug: str) -> HttpResponse:
         except TeamActionRefused as error:
             form.add_error("username", str(error))
         else:
-            messages.success(
-                request,
-                f"Invited {invitation.invited_user.username}; they accept it on their Teams page.",
-            )
+            invited = invitation.invited_user
+            name = invited.username if invited else form.cleaned_data["username"]
+            messages.success(request, f"Invited {name}; they accept it on their Teams page.")
             return redirect("teams:members", slug=team.slug)
     return _members_page(request, team, membership, invite_form=form, status=400)
 
 
 @require_POST
-def team_invite_link_create(request: HttpRequest, slug: str) -> HttpResponse:
+def team_invite_link_create(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     team, membership = team_get_for_member(user=request.user, slug=slug)
     form = InviteLinkForm(request.POST)
     if form.is_valid():
@@ -156,7 +157,7 @@ def team_invite_link_create(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_POST
-def team_invitation_revoke(request: HttpRequest, slug: str, id: int) -> HttpResponse:
+def team_invitation_revoke(request: AuthenticatedRequest, slug: str, id: int) -> HttpResponse:
     team, _ = team_get_for_member(user=request.user, slug=slug)
     invitation = invitation_get_for_manager(user=request.user, team=team, id=id)
     try:
@@ -175,7 +176,7 @@ def _member(team, user_id: int) -> User:
 
 
 @require_POST
-def team_member_role(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
+def team_member_role(request: AuthenticatedRequest, slug: str, user_id: int) -> HttpResponse:
     team, _ = team_get_for_member(user=request.user, slug=slug)
     member = _member(team, user_id)
     form = MemberRoleForm(request.POST, prefix=f"role-{user_id}")
@@ -192,7 +193,7 @@ def team_member_role(request: HttpRequest, slug: str, user_id: int) -> HttpRespo
 
 
 @require_POST
-def team_member_cap(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
+def team_member_cap(request: AuthenticatedRequest, slug: str, user_id: int) -> HttpResponse:
     team, _ = team_get_for_member(user=request.user, slug=slug)
     member = _member(team, user_id)
     form = MemberCapForm(request.POST, prefix=f"cap-{user_id}")
@@ -211,7 +212,7 @@ def team_member_cap(request: HttpRequest, slug: str, user_id: int) -> HttpRespon
 
 
 @require_POST
-def team_member_remove_view(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
+def team_member_remove_view(request: AuthenticatedRequest, slug: str, user_id: int) -> HttpResponse:
     team, _ = team_get_for_member(user=request.user, slug=slug)
     member = _member(team, user_id)
     try:
@@ -226,7 +227,7 @@ def team_member_remove_view(request: HttpRequest, slug: str, user_id: int) -> Ht
 
 
 @require_POST
-def team_leave_view(request: HttpRequest, slug: str) -> HttpResponse:
+def team_leave_view(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     team, _ = team_get_for_member(user=request.user, slug=slug)
     try:
         team_leave(team=team, user=request.user)
@@ -238,7 +239,7 @@ def team_leave_view(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def team_join(request: HttpRequest, token: str) -> HttpResponse:
+def team_join(request: AuthenticatedRequest, token: str) -> HttpResponse:
     """An invite link: shows the team and joins it on POST (once, before it expires)."""
     from .models import Invitation
 
@@ -248,7 +249,7 @@ def team_join(request: HttpRequest, token: str) -> HttpResponse:
         if invitation is None
         else invitation_usable(invitation, user=request.user)
     )
-    if request.method == "POST" and problem is None:
+    if request.method == "POST" and problem is None and invitation is not None:
         try:
             invitation_accept(token=token, user=request.user)
         except TeamActionRefused as error:
@@ -263,7 +264,7 @@ def team_join(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_POST
-def invitation_respond(request: HttpRequest, id: int, answer: str) -> HttpResponse:
+def invitation_respond(request: AuthenticatedRequest, id: int, answer: str) -> HttpResponse:
     invitation = invitation_get_for_user(user=request.user, id=id)
     try:
         if answer == "accept":

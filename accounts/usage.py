@@ -90,8 +90,8 @@ def usage_report(*, start: date, end: date) -> UsageReport:
         .annotate(cost=Sum("generation__provider_cost"))
         .values_list("generation__model_key", "cost")
     )
-    for row in report.by_model:
-        row.provider_cost = provider_costs.get(row.label)
+    for item in report.by_model:
+        item.provider_cost = provider_costs.get(item.label)
 
     for key, target in (
         ("generation__owner__username", report.by_user),

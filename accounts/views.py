@@ -6,11 +6,12 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from studio.http import AuthenticatedRequest, StudioRequest
 from studio.ratelimit import throttle_post
 
 from .charts import bar_chart, column_chart
@@ -29,7 +30,7 @@ from .usage import usage_csv_rows, usage_report
 @login_not_required
 @require_http_methods(["GET", "POST"])
 @throttle_post(scope="signup", setting="STUDIO_SIGNUP_RATE")
-def signup(request: HttpRequest) -> HttpResponse:
+def signup(request: StudioRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("generations:create")
     form = SignupForm(request.POST or None)
@@ -52,12 +53,12 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def account(request: HttpRequest) -> HttpResponse:
+def account(request: AuthenticatedRequest) -> HttpResponse:
     return _account_page(request)
 
 
 def _account_page(
-    request: HttpRequest, *, token_form=None, new_token=None, status=200
+    request: AuthenticatedRequest, *, token_form=None, new_token=None, status=200
 ) -> HttpResponse:
     from generations.sharing import generations_shared_by
 
@@ -74,7 +75,7 @@ def _account_page(
 
 
 @require_POST
-def api_token_new(request: HttpRequest) -> HttpResponse:
+def api_token_new(request: AuthenticatedRequest) -> HttpResponse:
     form = ApiTokenForm(request.POST)
     if not form.is_valid():
         return _account_page(request, token_form=form, status=400)
@@ -90,7 +91,7 @@ def api_token_new(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def api_token_revoke_view(request: HttpRequest, id: int) -> HttpResponse:
+def api_token_revoke_view(request: AuthenticatedRequest, id: int) -> HttpResponse:
     token = api_token_get_for_owner(user=request.user, id=id)
     api_token_revoke(token=token, by=request.user)
     messages.success(request, f"Revoked {token.name} ({token.prefix}…); it stops working at once.")
@@ -99,7 +100,7 @@ def api_token_revoke_view(request: HttpRequest, id: int) -> HttpResponse:
 
 @staff_member_required
 @require_GET
-def usage(request: HttpRequest) -> HttpResponse:
+def usage(request: AuthenticatedRequest) -> HttpResponse:
     """Credits spent per day, model, person and team over a chosen period; CSV on request."""
     today = timezone.now().date()
     form = UsagePeriodForm(request.GET or {"start": today - timedelta(days=29), "end": today})

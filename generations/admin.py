@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
@@ -209,7 +210,7 @@ class GenerationAdmin(admin.ModelAdmin):
             "queryset": queryset,
             "action": request.POST.get("action"),
             "opts": self.model._meta,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/generations/refund.html", context)
 
@@ -223,7 +224,9 @@ class ModelAvailabilityForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["key"].choices = [(key, f"{m.name} ({key})") for key, m in catalog().items()]
+        key_field = self.fields["key"]
+        assert isinstance(key_field, forms.ChoiceField)
+        key_field.choices = [(key, f"{m.name} ({key})") for key, m in catalog().items()]
 
 
 @admin.register(ModelAvailability)

@@ -12,11 +12,12 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.services import api_token_authenticate
+from studio.http import ApiRequest, StudioRequest
 from studio.ratelimit import rate_limit_hit, rate_parse
 
 from .api_requests import ApiError
@@ -56,7 +57,7 @@ def api_endpoint(methods: list[str]) -> Callable:
         @csrf_exempt
         @login_not_required
         @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        def wrapper(request: ApiRequest, *args, **kwargs) -> HttpResponse:
             try:
                 if request.method not in methods:
                     raise ApiError(
@@ -100,7 +101,7 @@ def task_object(generation: Generation) -> dict:
         "completed_at": int(generation.finished_at.timestamp()) if generation.finished_at else None,
         "cost": generation.cost,
         "seed": generation.seed,
-        "team": generation.team.slug if generation.team_id else None,
+        "team": generation.team.slug if generation.team is not None else None,
     }
     if status == "completed" and generation.video:
         data["url"] = signed_url(
@@ -120,7 +121,7 @@ def task_object(generation: Generation) -> dict:
     return data
 
 
-def _body(request: HttpRequest) -> object:
+def _body(request: ApiRequest) -> object:
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -163,7 +164,7 @@ def _body_problem(value: object) -> str | None:
 
 
 @api_endpoint(["GET", "POST"])
-def generations(request: HttpRequest) -> HttpResponse:
+def generations(request: ApiRequest) -> HttpResponse:
     if request.method == "GET":
         return _list(request)
     retry_after = rate_limit_hit(
@@ -201,7 +202,7 @@ def _cursor_decode(text: str) -> tuple[datetime, str]:
         ) from None
 
 
-def _list(request: HttpRequest) -> HttpResponse:
+def _list(request: ApiRequest) -> HttpResponse:
     from django.db.models import Q
 
     try:
@@ -235,12 +236,12 @@ def _list(request: HttpRequest) -> HttpResponse:
 
 
 @api_endpoint(["GET"])
-def generation(request: HttpRequest, task_id: str) -> HttpResponse:
+def generation(request: ApiRequest, task_id: str) -> HttpResponse:
     return JsonResponse(task_object(generation_get_for_viewer(viewer=request.api_user, id=task_id)))
 
 
 @api_endpoint(["POST"])
-def generation_cancel_view(request: HttpRequest, task_id: str) -> HttpResponse:
+def generation_cancel_view(request: ApiRequest, task_id: str) -> HttpResponse:
     generation = generation_get_for_viewer(viewer=request.api_user, id=task_id)
     if generation.owner_id != request.api_user.pk:
         raise Http404("No such generation.")
@@ -256,7 +257,7 @@ def generation_cancel_view(request: HttpRequest, task_id: str) -> HttpResponse:
 
 
 @api_endpoint(["GET"])
-def models(request: HttpRequest) -> HttpResponse:
+def models(request: ApiRequest) -> HttpResponse:
     return JsonResponse(
         {
             "object": "list",
@@ -266,7 +267,7 @@ def models(request: HttpRequest) -> HttpResponse:
 
 
 @api_endpoint(["GET"])
-def model(request: HttpRequest, key: str) -> HttpResponse:
+def model(request: ApiRequest, key: str) -> HttpResponse:
     found = catalog_models_available().get(key)
     if found is None:  # not in the catalog, or switched off by an admin
         raise Http404("No such model.")
@@ -275,6 +276,6 @@ def model(request: HttpRequest, key: str) -> HttpResponse:
 
 @csrf_exempt
 @login_not_required
-def openapi(request: HttpRequest) -> HttpResponse:
+def openapi(request: StudioRequest) -> HttpResponse:
     """The OpenAPI document (public: it holds no secrets)."""
     return JsonResponse(openapi_document(server_url=settings.STUDIO_PUBLIC_URL))

@@ -114,7 +114,7 @@ def api_generation_submit(
     model = models[model_key]
     if not catalog_model_available(key=model_key):
         raise _switched_off(model_key)
-    team = None
+    team: Team | None = None
     if body.get("team") is not None:
         slug = body["team"]
         membership = (
@@ -126,7 +126,7 @@ def api_generation_submit(
             raise ApiError(
                 400, f"You are not in a team {slug!r}.", param="team", code="team_not_found"
             )
-        team: Team | None = membership.team
+        team = membership.team
     form_input = api_form_input(model=model, body=body)
     fetcher = fetcher or GuardedFetcher()
     files = {name: _fetch(url, model.field(name), fetcher) for name, url in form_input.urls.items()}

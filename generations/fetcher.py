@@ -14,7 +14,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Protocol
 from urllib.parse import urljoin
 
 import httpx
@@ -73,6 +73,12 @@ def _public(address: IPAddress) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
     return address.is_global and not address.is_multicast
+
+
+class Writable(Protocol):
+    """Where a fetch writes: an open file, a temporary file or an uploaded-file object."""
+
+    def write(self, data: bytes, /) -> object: ...
 
 
 class GuardedFetcher:
@@ -138,7 +144,7 @@ class GuardedFetcher:
     def fetch(
         self,
         url: str,
-        dest: BinaryIO,
+        dest: Writable,
         *,
         max_bytes: int,
         total_seconds: float,

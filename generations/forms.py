@@ -18,6 +18,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
+from django.utils.datastructures import MultiValueDict
 
 from .catalog import CatalogField, CatalogModel
 from .models import Reference
@@ -84,7 +85,7 @@ class TextField(forms.CharField):
     def to_python(self, value: Any) -> str:
         if value not in self.empty_values and not isinstance(value, str):
             raise ValidationError("Enter text.", code="invalid")
-        text = super().to_python(value)
+        text = super().to_python(value) or ""
         return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -100,7 +101,7 @@ class StrictIntegerField(forms.IntegerField):
 
 
 class StrictFloatField(forms.FloatField):
-    def to_python(self, value: Any) -> float | None:
+    def to_python(self, value: Any) -> float | None:  # type: ignore[override]
         if isinstance(value, bool):
             raise ValidationError(self.error_messages["invalid"], code="invalid")
         return super().to_python(value)
@@ -224,6 +225,7 @@ def _form_field(spec: CatalogField) -> forms.Field:
 
 def _step_validator(spec: CatalogField):
     """Values on the schema's step from its minimum (a step of 1 on integers is the type)."""
+    assert spec.step is not None  # only fields with a step get this validator
     step, offset = spec.step, spec.min or 0
 
     def validate(value: float) -> None:
@@ -261,7 +263,7 @@ class GenerationForm(forms.Form):
         super().__init__(*args, **kwargs)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         model = self.catalog_model
         if self.fill_defaults:
             for spec in model.fields:
@@ -315,7 +317,7 @@ class GenerationForm(forms.Form):
         """What the data says for each field, as far as it can be read, errors or not: for the
         live price and the request preview while a person is still typing."""
         if self.is_bound and hasattr(self, "cleaned_data"):
-            values = {}
+            values: dict[str, Any] = {}
             for spec in self.catalog_model.fields:
                 if spec.name in self.errors:
                     values[spec.name] = None
@@ -348,7 +350,7 @@ def generation_form_class(model: CatalogModel) -> type[GenerationForm]:
 def _read_value(spec: CatalogField, data: Mapping[str, Any]) -> Any:
     """A source field's value as sent by the page, or None when it cannot be read."""
     if spec.type == "boolean":
-        return forms.CheckboxInput().value_from_datadict(data, {}, spec.name)
+        return forms.CheckboxInput().value_from_datadict(data, MultiValueDict(), spec.name)
     raw = data.get(spec.name)
     if raw is None or raw == "":
         return None

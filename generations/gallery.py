@@ -302,7 +302,7 @@ def generation_url(name: str, generation_id: uuid.UUID | str) -> str:
 @cache
 def _template_digest(name: str) -> str:
     """A digest of a template's source: a new deployment's markup never meets old fragments."""
-    source = get_template(name).template.source
+    source = get_template(name).template.source  # type: ignore[attr-defined]  # Django's backend
     return hashlib.sha256(source.encode()).hexdigest()[:10]
 
 
@@ -320,7 +320,7 @@ def _key_of(generation: Generation) -> str:
         id=generation.id,
         updated_at=generation.updated_at,
         team_id=generation.team_id,
-        team_name=generation.team.name if generation.team_id else None,
+        team_name=generation.team.name if generation.team is not None else None,
     )
 
 

@@ -152,7 +152,7 @@ def generation_store_result(
 def _download_seconds() -> float:
     """STUDIO_RESULT_DOWNLOAD_SECONDS, but ending before the cluster's task timeout would kill
     the task (the fetcher's own cap says why; a killed task says nothing)."""
-    timeout = settings.Q_CLUSTER.get("timeout") or 0
+    timeout = float(settings.Q_CLUSTER.get("timeout") or 0)
     cap = float(settings.STUDIO_RESULT_DOWNLOAD_SECONDS)
     return min(cap, max(10.0, timeout - 20.0)) if timeout else cap
 

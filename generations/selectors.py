@@ -132,7 +132,7 @@ def _filtered(queryset: QuerySet[Generation], filters: GalleryFilters) -> QueryS
     if filters.team:
         queryset = queryset.filter(team__slug=filters.team)
     if filters.favourites:
-        queryset = queryset.filter(is_favourite=True)
+        queryset = queryset.filter(is_favourite=True)  # type: ignore[misc]  # an annotation
     # Day bounds as a range on created_at (not `__date`), so the index still serves them.
     if filters.date_from:
         queryset = queryset.filter(created_at__gte=_day_start(filters.date_from))
@@ -183,7 +183,7 @@ def generation_list_for_gallery(
     queryset = _gallery_scope(viewer=viewer, team=team)
     queryset = _filtered(queryset.annotate(is_favourite=_favourite_of(viewer)), filters)
     if filters.sort == "oldest":
-        order = ("created_at", "id")
+        order: tuple[str, ...] = ("created_at", "id")
         if after is not None:
             queryset = queryset.filter(_keyset(after, descending=False))
     elif filters.sort == "favourites":
@@ -471,7 +471,9 @@ def generation_typical_seconds(
         .order_by("-finished_at")
         .values_list("submitted_at", "finished_at")[:TYPICAL_RUNS]
     )
-    seconds = [(done - sent).total_seconds() for sent, done in runs if done >= sent]
+    seconds = [
+        (done - sent).total_seconds() for sent, done in runs if sent and done and done >= sent
+    ]
     typical = statistics.median(seconds) if seconds else None
     cache.set(key, -1.0 if typical is None else typical, TYPICAL_CACHE_SECONDS)
     return typical
@@ -508,12 +510,13 @@ def generation_progress(generation: Generation, *, waiting_detail: bool = False)
     two more: the generation page, not every card)."""
     State = Generation.State
     now = timezone.now()
-    doing = {
+    doings: dict[str, str] = {
         State.PENDING: "waiting to be sent",
         State.SUBMITTING: "sending to the provider",
         State.QUEUED: "at the provider",
         State.RUNNING: "making the video",
-    }.get(generation.state, "")
+    }
+    doing = doings.get(generation.state, "")
     if generation.state == State.RUNNING and generation.result_url:
         doing = "saving the video"
     if generation.state == State.PENDING and waiting_detail:

@@ -21,7 +21,8 @@ from django.conf import settings
 from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, ProtectedError, Q
+from django.db.models import Exists, Field, OuterRef, ProtectedError, Q
+from django.db.models.options import Options
 from django.utils import timezone
 
 from accounts.ledger import credits_charge, credits_refund, wallet_for_team, wallet_for_user
@@ -707,6 +708,13 @@ class Reading:
 QUIET_FIELDS = ("provider_status", "progress", "provider_cost", "poll_count", "next_poll_at")
 
 
+def _stored_field(meta: Options, name: str) -> tuple[Field, str]:
+    """A concrete field of the model and its column."""
+    field = meta.get_field(name)
+    assert isinstance(field, Field) and field.column, name
+    return field, field.column
+
+
 def generations_record_quiet_readings(*, readings: list[Reading]) -> int:
     """Record reads that change nothing but progress (`Reading.is_quiet`) in one transaction:
     status word, progress (never backwards), cost, and each one's next read time.
@@ -720,9 +728,9 @@ def generations_record_quiet_readings(*, readings: list[Reading]) -> int:
         return 0
     now = timezone.now()
     meta = Generation._meta
-    fields = [meta.get_field(name) for name in QUIET_FIELDS]
+    fields = [_stored_field(meta, name) for name in QUIET_FIELDS]
     quote = connection.ops.quote_name
-    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    assignments = ", ".join(f"{quote(column)} = %s" for _, column in fields)
     sql = (
         f"UPDATE {quote(meta.db_table)} SET {assignments}, {quote('poll_errors')} = 0 "
         f"WHERE {quote(meta.pk.column)} = %s AND {quote('state')} IN (%s, %s) "
@@ -745,7 +753,7 @@ def generations_record_quiet_readings(*, readings: list[Reading]) -> int:
             "poll_count": reading.poll_count + 1,
             "next_poll_at": now + timedelta(seconds=interval),
         }
-        params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
+        params = [field.get_db_prep_save(values[field.name], connection) for field, _ in fields]
         params.append(meta.pk.get_db_prep_value(reading.generation_id, connection))
         rows.append([*params, State.QUEUED.value, State.RUNNING.value])
     with transaction.atomic(), connection.cursor() as cursor:

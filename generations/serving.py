@@ -20,6 +20,7 @@ from django.http import (
     FileResponse,
     HttpRequest,
     HttpResponse,
+    HttpResponseBase,
     HttpResponseRedirect,
     StreamingHttpResponse,
 )
@@ -53,7 +54,7 @@ def stored_file_response(
     download_name: str | None = None,
     as_attachment: bool = False,
     cache_seconds: int = 0,
-) -> HttpResponse:
+) -> HttpResponseBase:
     """A response with the bytes of the stored file `name`, honouring a single Range."""
     content_type = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
     if uses_object_storage():
@@ -95,15 +96,15 @@ def stored_file_response(
             streaming["Accept-Ranges"] = "bytes"
             _finish(streaming, download_name, as_attachment, cache_seconds)
             return streaming
-    response = FileResponse(default_storage.open(name, "rb"), content_type=content_type)
-    response["Content-Length"] = str(size)
-    response["Accept-Ranges"] = "bytes"
-    _finish(response, download_name, as_attachment, cache_seconds)
-    return response
+    whole = FileResponse(default_storage.open(name, "rb"), content_type=content_type)
+    whole["Content-Length"] = str(size)
+    whole["Accept-Ranges"] = "bytes"
+    _finish(whole, download_name, as_attachment, cache_seconds)
+    return whole
 
 
 def _finish(
-    response: HttpResponse, download_name: str | None, as_attachment: bool, cache_seconds: int
+    response: HttpResponseBase, download_name: str | None, as_attachment: bool, cache_seconds: int
 ) -> None:
     if download_name or as_attachment:
         disposition = content_disposition_header(as_attachment, download_name or "")
@@ -127,7 +128,8 @@ def _presigned_redirect(
     )
     if disposition:
         parameters["ResponseContentDisposition"] = disposition
-    url = default_storage.url(name, parameters=parameters, expire=OBJECT_LINK_SECONDS)
+    # The S3 backend's url() takes these; the base Storage signature in the stubs does not.
+    url = default_storage.url(name, parameters=parameters, expire=OBJECT_LINK_SECONDS)  # type: ignore[call-arg]
     response = HttpResponseRedirect(url)
     # The link dies in 5 minutes: nobody may keep the redirect longer than the link lives.
     response["Cache-Control"] = "private, no-store"

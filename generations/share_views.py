@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
+
+from studio.http import AuthenticatedRequest, StudioRequest
 
 from .selectors import generation_get_for_viewer
 from .serving import stored_file_response
@@ -20,7 +23,7 @@ from .sharing import (
 
 
 @require_POST
-def share_link(request: HttpRequest, id: str) -> HttpResponse:
+def share_link(request: AuthenticatedRequest, id: str) -> HttpResponse:
     """Turn the public share page on (`on=1`) or off; only the generation's owner may."""
     generation = generation_get_for_viewer(viewer=request.user, id=id)
     if generation.owner_id != request.user.pk:
@@ -43,7 +46,7 @@ def share_link(request: HttpRequest, id: str) -> HttpResponse:
 
 
 @require_POST
-def share_team(request: HttpRequest, id: str) -> HttpResponse:
+def share_team(request: AuthenticatedRequest, id: str) -> HttpResponse:
     """File a generation in one of the person's teams (`team` = slug), or take it out (empty)."""
     from accounts.selectors import team_get_for_member
 
@@ -66,7 +69,7 @@ def share_team(request: HttpRequest, id: str) -> HttpResponse:
     return redirect("generations:gallery")
 
 
-def generation_get_visible(request: HttpRequest, id) -> bool:
+def generation_get_visible(request: AuthenticatedRequest, id) -> bool:
     try:
         generation_get_for_viewer(viewer=request.user, id=id)
     except Http404:
@@ -76,7 +79,7 @@ def generation_get_visible(request: HttpRequest, id) -> bool:
 
 @login_not_required
 @require_GET
-def shared_page(request: HttpRequest, token: str) -> HttpResponse:
+def shared_page(request: StudioRequest, token: str) -> HttpResponse:
     generation = generation_get_shared(token=token)
     response = render(
         request, "generations/shared.html", {"generation": generation, "token": token}
@@ -88,13 +91,13 @@ def shared_page(request: HttpRequest, token: str) -> HttpResponse:
 
 @login_not_required
 @require_GET
-def shared_video(request: HttpRequest, token: str) -> HttpResponse:
+def shared_video(request: StudioRequest, token: str) -> HttpResponseBase:
     generation = generation_get_shared(token=token)
     return stored_file_response(request, generation.video.name, content_type="video/mp4")
 
 
 @login_not_required
 @require_GET
-def shared_poster(request: HttpRequest, token: str) -> HttpResponse:
+def shared_poster(request: StudioRequest, token: str) -> HttpResponseBase:
     generation = generation_get_shared(token=token)
     return stored_file_response(request, generation.poster.name, content_type="image/jpeg")

@@ -157,7 +157,11 @@ class LimitedUploadHandler(FileUploadHandler):
             self.file: Any = io.BytesIO()
         else:
             self.file = TemporaryUploadedFile(
-                self.file_name, self.content_type, 0, self.charset, self.content_type_extra
+                self.file_name or "upload",
+                self.content_type,
+                0,
+                self.charset,
+                self.content_type_extra,
             )
         raise StopFutureHandlers()
 
@@ -301,7 +305,7 @@ class _Layout:
 
 
 def _png_layout(file: IO[bytes], size: int) -> _Layout:
-    offset, strip = 8, []
+    offset, strip = 8, list[str]()
     ihdr = _read_at(file, 8, 24)
     if len(ihdr) < 24 or ihdr[4:8] != b"IHDR":
         raise _damaged()

@@ -8,7 +8,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -26,6 +27,7 @@ from accounts.ledger import ChargeRefused, wallet_for_user
 from accounts.models import Team
 from accounts.selectors import teams_for_user
 from accounts.services import user_remember_team
+from studio.http import AuthenticatedRequest, StudioRequest
 from studio.ratelimit import rate_limit_hit, rate_parse
 
 from .catalog import CatalogField, CatalogModel, catalog
@@ -81,7 +83,7 @@ from .wire import provider_request_preview
 PRICED_ROLES = ("resolution", "duration", "audio_track", "reference_audio")
 
 
-def _model_from(request: HttpRequest) -> CatalogModel:
+def _model_from(request: AuthenticatedRequest) -> CatalogModel:
     """The model the request names if an admin has not switched it off, else the first that is
     on. A POST keeps the model its form was filled for (creation refuses it if it was switched
     off meanwhile). 404 when every model is off."""
@@ -118,14 +120,14 @@ def _field_row(
     return row
 
 
-def _pay_from(request: HttpRequest) -> dict[str, Any]:
+def _pay_from(request: AuthenticatedRequest) -> dict[str, Any]:
     """The wallets the person can pay from, and the one chosen (a team's slug, or "" for theirs).
 
     The choice comes from the form, else from the person's remembered team if they are still in it.
     """
     memberships = teams_for_user(user=request.user)
     own = wallet_for_user(user=request.user)
-    choices = [{"slug": "", "label": "Your credits", "balance": own.balance}]
+    choices: list[dict[str, Any]] = [{"slug": "", "label": "Your credits", "balance": own.balance}]
     choices += [
         {
             "slug": m.team.slug,
@@ -176,7 +178,9 @@ def _live(
     return live
 
 
-def _create_context(request: HttpRequest, model: CatalogModel, form: GenerationForm, **extra):
+def _create_context(
+    request: AuthenticatedRequest, model: CatalogModel, form: GenerationForm, **extra
+):
     rows = [_field_row(form=form, spec=spec, owner=request.user) for spec in model.fields]
     return {
         "models": list(catalog_models_available().values()),
@@ -190,7 +194,7 @@ def _create_context(request: HttpRequest, model: CatalogModel, form: GenerationF
 
 
 def _switched_form(
-    request: HttpRequest, *, source: CatalogModel, target: CatalogModel
+    request: AuthenticatedRequest, *, source: CatalogModel, target: CatalogModel
 ) -> GenerationForm:
     """The target model's form, filled by role from what the source model's form holds.
 
@@ -208,7 +212,7 @@ def _switched_form(
 
 
 @require_http_methods(["GET", "POST"])
-def create(request: HttpRequest) -> HttpResponse:
+def create(request: AuthenticatedRequest) -> HttpResponse:
     """The create page: pick a model, fill its schema's form, see the price, submit."""
     if not catalog_models_available():
         context = {"models": [], "paused_providers": providers_paused()}
@@ -296,7 +300,7 @@ def create(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def create_form(request: HttpRequest) -> HttpResponse:
+def create_form(request: AuthenticatedRequest) -> HttpResponse:
     """The form of the model just picked (htmx swaps it in), carrying values across by role."""
     model = _model_from(request)
     source = catalog().get(request.POST.get("current_model", "")) or model
@@ -307,7 +311,7 @@ def create_form(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def create_preview(request: HttpRequest) -> HttpResponse:
+def create_preview(request: AuthenticatedRequest) -> HttpResponse:
     """The live price and "API request" panel for the form as it stands (htmx, debounced)."""
     model = _model_from(request)
     form = generation_form_class(model)(request.POST, owner=request.user)
@@ -319,7 +323,7 @@ def create_preview(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def reference_upload(request: HttpRequest) -> HttpResponse:
+def reference_upload(request: AuthenticatedRequest) -> HttpResponse:
     """Validate and store one reference as soon as it is chosen; answer with its field, showing
     the stored file (or the field's error), for the page to put in place of the old one."""
     model = _model_from(request)
@@ -336,7 +340,7 @@ def reference_upload(request: HttpRequest) -> HttpResponse:
     errors: list[str] = []
     wait = _uploads_over_limit(request) if upload is not None else None
     if upload is None:
-        errors, status = [ReferenceField.default_error_messages["required"]], 400
+        errors, status = [str(ReferenceField.default_error_messages["required"])], 400
     elif wait is not None:
         errors, status = [_upload_wait_message(wait)], 429
     else:
@@ -351,7 +355,7 @@ def reference_upload(request: HttpRequest) -> HttpResponse:
     return render(request, "generations/create.html#field", context, status=status)
 
 
-def _uploads_over_limit(request: HttpRequest, count: int = 1) -> float | None:
+def _uploads_over_limit(request: AuthenticatedRequest, count: int = 1) -> float | None:
     """Count `count` uploads for the person (STUDIO_UPLOAD_RATE); seconds to wait when over."""
     rate = rate_parse(settings.STUDIO_UPLOAD_RATE)
     wait = None
@@ -367,7 +371,7 @@ def _upload_wait_message(wait: float) -> str:
     )
 
 
-def _next_url(request: HttpRequest, fallback: str) -> str:
+def _next_url(request: AuthenticatedRequest, fallback: str) -> str:
     """Where to go back to after a form: a local path sent with it, or `fallback`."""
     target = request.POST.get("next") or request.GET.get("next") or ""
     if target.startswith("/") and url_has_allowed_host_and_scheme(
@@ -378,7 +382,7 @@ def _next_url(request: HttpRequest, fallback: str) -> str:
 
 
 def gallery_context(
-    request: HttpRequest, *, base_url: str, team: Team | None = None
+    request: AuthenticatedRequest, *, base_url: str, team: Team | None = None
 ) -> dict[str, Any]:
     """Parse the query, read one page, and build its grid: shared by every gallery."""
     options = gallery_options(teams=teams_for_viewer(viewer=request.user))
@@ -409,7 +413,7 @@ def gallery_context(
 
 
 def gallery_response(
-    request: HttpRequest, *, template: str, context: dict[str, Any]
+    request: StudioRequest, *, template: str, context: dict[str, Any]
 ) -> HttpResponse:
     """The whole page, or for htmx the grid (filters changed) or the next page (scrolling)."""
     push = ""
@@ -428,7 +432,7 @@ def gallery_response(
 
 
 @require_GET
-def gallery(request: HttpRequest) -> HttpResponse:
+def gallery(request: AuthenticatedRequest) -> HttpResponse:
     base_url = reverse("generations:gallery")
     context = gallery_context(request, base_url=base_url)
     if not request.htmx:
@@ -441,7 +445,7 @@ BULK_ACTIONS = ("favourite", "unfavourite", "delete", "share")
 
 
 @require_POST
-def gallery_bulk(request: HttpRequest) -> HttpResponse:
+def gallery_bulk(request: AuthenticatedRequest) -> HttpResponse:
     """Act on the selected cards at once: favourite, unfavourite, delete or share to a team."""
     back = _next_url(request, reverse("generations:gallery"))
     ids = request.POST.getlist("ids")
@@ -485,7 +489,7 @@ def gallery_bulk(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def gallery_restore(request: HttpRequest) -> HttpResponse:
+def gallery_restore(request: AuthenticatedRequest) -> HttpResponse:
     """Undo a deletion."""
     result = generations_restore(viewer=request.user, ids=request.POST.getlist("ids"))
     if result.done:
@@ -500,20 +504,20 @@ def gallery_restore(request: HttpRequest) -> HttpResponse:
 UNDO_SESSION_KEY = "gallery_undo"
 
 
-def _remember_undo(request: HttpRequest, ids: list) -> None:
+def _remember_undo(request: AuthenticatedRequest, ids: list) -> None:
     if ids:
         request.session[UNDO_SESSION_KEY] = [str(key) for key in ids]
 
 
 @require_GET
-def card(request: HttpRequest, id: str) -> HttpResponse:
+def card(request: AuthenticatedRequest, id: str) -> HttpResponse:
     """The body of one gallery card; unfinished cards fetch it until their generation ends."""
     generation = generation_card_for_viewer(viewer=request.user, id=id)
     return HttpResponse(card_body(generation))
 
 
 @require_GET
-def detail(request: HttpRequest, id: str) -> HttpResponse:
+def detail(request: AuthenticatedRequest, id: str) -> HttpResponse:
     info = generation_detail_for_viewer(viewer=request.user, id=id)
     context = {
         "info": info,
@@ -544,7 +548,7 @@ def detail(request: HttpRequest, id: str) -> HttpResponse:
 
 
 @require_GET
-def notices(request: HttpRequest) -> HttpResponse:
+def notices(request: AuthenticatedRequest) -> HttpResponse:
     """The notices region's content: generations that ended while their maker was elsewhere
     (asked for by the region itself while something of theirs is unfinished)."""
     context = {"notices": notices_for(request, exclude=request.GET.get("exclude", ""))}
@@ -554,7 +558,7 @@ def notices(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def notices_dismiss(request: HttpRequest) -> HttpResponse:
+def notices_dismiss(request: AuthenticatedRequest) -> HttpResponse:
     """Dismiss the notices shown: those generations are seen."""
     notices_mark_seen(request, request.POST.getlist("id"))
     if request.htmx:
@@ -564,7 +568,7 @@ def notices_dismiss(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def cancel(request: HttpRequest, id: str) -> HttpResponse:
+def cancel(request: AuthenticatedRequest, id: str) -> HttpResponse:
     generation = generation_get_for_viewer(viewer=request.user, id=id)
     if generation.owner_id != request.user.pk:
         raise Http404("No such generation.")
@@ -578,7 +582,7 @@ def cancel(request: HttpRequest, id: str) -> HttpResponse:
 
 
 @require_POST
-def favourite(request: HttpRequest, id: str) -> HttpResponse:
+def favourite(request: AuthenticatedRequest, id: str) -> HttpResponse:
     """Mark or unmark a generation as one of the viewer's favourites (`on` = 1 or 0)."""
     generation = generation_get_for_viewer(viewer=request.user, id=id)
     on = request.POST.get("on", "1") == "1"
@@ -599,7 +603,7 @@ FAVOURITE_FORMS = ("bulk-form", "detail-favourite")
 
 
 @require_POST
-def delete(request: HttpRequest, id: str) -> HttpResponse:
+def delete(request: AuthenticatedRequest, id: str) -> HttpResponse:
     """Delete one generation (soft: the gallery offers an undo)."""
     generation = generation_get_for_viewer(viewer=request.user, id=id)
     if not generation_can_manage(viewer=request.user, generation=generation):
@@ -616,7 +620,7 @@ def delete(request: HttpRequest, id: str) -> HttpResponse:
 
 
 @require_POST
-def retry(request: HttpRequest, id: str) -> HttpResponse:
+def retry(request: AuthenticatedRequest, id: str) -> HttpResponse:
     """Try a failed generation again as a new one (charged), linked to this one."""
     generation = generation_get_for_viewer(viewer=request.user, id=id)
     if generation.owner_id != request.user.pk:
@@ -636,7 +640,7 @@ def retry(request: HttpRequest, id: str) -> HttpResponse:
 
 
 @require_safe
-def video(request: HttpRequest, id: str) -> HttpResponse:
+def video(request: AuthenticatedRequest, id: str) -> HttpResponseBase:
     generation = generation_get_for_viewer(viewer=request.user, id=id)
     if not generation.video:
         raise Http404("No video yet.")
@@ -652,7 +656,7 @@ def video(request: HttpRequest, id: str) -> HttpResponse:
 
 
 @require_safe
-def poster(request: HttpRequest, id: str) -> HttpResponse:
+def poster(request: AuthenticatedRequest, id: str) -> HttpResponseBase:
     generation = generation_get_for_viewer(viewer=request.user, id=id)
     if not generation.poster:
         raise Http404("No poster yet.")
@@ -662,7 +666,7 @@ def poster(request: HttpRequest, id: str) -> HttpResponse:
 
 
 @require_safe
-def generation_reference(request: HttpRequest, id: str, kind: str) -> HttpResponse:
+def generation_reference(request: AuthenticatedRequest, id: str, kind: str) -> HttpResponseBase:
     """A generation's reference image or audio, for whoever may see the generation."""
     generation = generation_get_for_viewer(viewer=request.user, id=id)
     reference = generation.reference if kind == "image" else generation.audio_reference
@@ -674,7 +678,7 @@ def generation_reference(request: HttpRequest, id: str, kind: str) -> HttpRespon
 
 
 @require_GET
-def reference_file(request: HttpRequest, id: str) -> HttpResponse:
+def reference_file(request: AuthenticatedRequest, id: str) -> HttpResponseBase:
     reference = reference_get_for_owner(owner=request.user, id=id)
     if reference is None:
         raise Http404("No such file.")
@@ -685,7 +689,7 @@ def reference_file(request: HttpRequest, id: str) -> HttpResponse:
 
 @login_not_required
 @require_http_methods(["GET", "HEAD"])
-def signed_file(request: HttpRequest, kind: str, token: str, filename: str) -> HttpResponse:
+def signed_file(request: StudioRequest, kind: str, token: str, filename: str) -> HttpResponseBase:
     """The bytes of one file for whoever holds an unexpired signature (providers, API callers)."""
     signed = signed_file_resolve(kind=kind, token=token)
     if signed is None:
@@ -704,7 +708,7 @@ def signed_file(request: HttpRequest, kind: str, token: str, filename: str) -> H
 
 
 @require_GET
-def api_reference(request: HttpRequest) -> HttpResponse:
+def api_reference(request: AuthenticatedRequest) -> HttpResponse:
     """A readable reference of the API, built from the same catalog as the OpenAPI document."""
     from django.conf import settings
 

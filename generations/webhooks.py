@@ -16,9 +16,11 @@ import logging
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.cache import cache
-from django.http import HttpRequest, JsonResponse
+from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+
+from studio.http import StudioRequest
 
 from .models import Generation
 from .providers.apiframe import SIGNATURE_HEADER, parse_job, webhook_signature_valid
@@ -35,7 +37,7 @@ _SEEN_SECONDS = 24 * 3600
 @login_not_required
 @csrf_exempt
 @require_POST
-def apiframe_webhook(request: HttpRequest) -> JsonResponse:
+def apiframe_webhook(request: StudioRequest) -> JsonResponse:
     """Apply one signed Apiframe job callback; 404 while webhooks are off."""
     if not settings.APIFRAME_WEBHOOKS:
         return JsonResponse({"error": "Webhooks are not enabled."}, status=404)

@@ -124,7 +124,7 @@ def _decode_audio(data: bytes, seconds: float) -> array:
     total = int(seconds * SAMPLE_RATE)
     resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
     collected = array("f")
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), mode="r") as container:
         for frame in container.decode(audio=0):
             for out in resampler.resample(frame):
                 collected.frombytes(bytes(out.planes[0])[: out.samples * 4])
@@ -151,7 +151,7 @@ def _levels(image: Image.Image, size: tuple[int, int], *, mirrored: bool) -> lis
     frame in its crop box: Pillow's resize costs in proportion to the pixels it reads, so
     wide shots read a copy a little larger than the frame and close-ups a larger one.
     """
-    levels = []
+    levels: list[_Level] = []
     for factor in (1.25, 2.0):
         scale = min(1.0, factor * min(size) / min(image.size))
         if levels and scale <= levels[-1].scale:
@@ -159,7 +159,7 @@ def _levels(image: Image.Image, size: tuple[int, int], *, mirrored: bool) -> lis
         copy = image
         if scale < 1.0:
             copy = image.resize(
-                (round(image.width * scale), round(image.height * scale)), Image.BILINEAR
+                (round(image.width * scale), round(image.height * scale)), Image.Resampling.BILINEAR
             )
         flipped = copy.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if mirrored else None
         levels.append(_Level(scale, copy, flipped))
@@ -172,8 +172,10 @@ def _frame(levels: list[_Level], box: tuple, size: tuple[int, int], *, mirrored:
     level = next((lv for lv in levels if width * lv.scale >= size[0]), levels[-1])
     scaled = tuple(value * level.scale for value in box)
     if mirrored and level.flipped is not None:
-        return level.flipped.resize(size, Image.BILINEAR, box=_mirrored(scaled, level.image.width))
-    return level.image.resize(size, Image.BILINEAR, box=scaled)
+        return level.flipped.resize(
+            size, Image.Resampling.BILINEAR, box=_mirrored(scaled, level.image.width)
+        )
+    return level.image.resize(size, Image.Resampling.BILINEAR, box=scaled)
 
 
 def render_video(
@@ -250,12 +252,12 @@ def render_video(
             pts = 0
             for offset in range(0, len(samples), chunk):
                 piece = samples[offset : offset + chunk]
-                frame = av.AudioFrame(format="flt", layout="mono", samples=len(piece))
-                frame.planes[0].update(piece.tobytes())
-                frame.sample_rate = SAMPLE_RATE
-                frame.pts = pts
+                sound = av.AudioFrame(format="flt", layout="mono", samples=len(piece))
+                sound.planes[0].update(piece.tobytes())
+                sound.sample_rate = SAMPLE_RATE
+                sound.pts = pts
                 pts += len(piece)
-                for packet in audio_stream.encode(frame):
+                for packet in audio_stream.encode(sound):
                     container.mux(packet)
             for packet in audio_stream.encode():
                 container.mux(packet)

@@ -82,7 +82,10 @@ def _storage() -> dict:
             ok = handle.read() == b"ok"
     finally:
         default_storage.delete(name)
-    return {"ok": ok, "backend": type(default_storage._wrapped).__name__}
+    return {
+        "ok": ok,
+        "backend": type(getattr(default_storage, "_wrapped", default_storage)).__name__,
+    }
 
 
 # In-flight generations whose next status read is this late are not being followed.

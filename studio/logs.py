@@ -55,7 +55,7 @@ class GenerationContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "generation_id", None):
-            record.generation_id = str(record.generation_id)
+            record.__dict__["generation_id"] = str(record.__dict__["generation_id"])
             return True
         found = _generation.get()
         if not found:

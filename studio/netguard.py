@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from typing import Any
 
 _LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 _installed = False
@@ -54,17 +55,17 @@ def install() -> None:
     original_gethostbyname = socket.gethostbyname
     original_gethostbyname_ex = socket.gethostbyname_ex
 
-    def connect(self: socket.socket, address: object) -> None:
+    def connect(self: socket.socket, address: Any) -> None:
         _check(self.family, address)
         return original_connect(self, address)
 
-    def connect_ex(self: socket.socket, address: object) -> int:
+    def connect_ex(self: socket.socket, address: Any) -> int:
         _check(self.family, address)
         return original_connect_ex(self, address)
 
-    def sendto(self: socket.socket, data: bytes, *args: object) -> int:
+    def sendto(self: socket.socket, data: bytes, *args: Any) -> int:
         _check(self.family, args[-1])
-        return original_sendto(self, data, *args)  # type: ignore[arg-type]
+        return original_sendto(self, data, *args)
 
     def _check_name(host: object) -> None:
         if host is None:
@@ -75,9 +76,9 @@ def install() -> None:
                 socket.EAI_NONAME, f"network guard: lookup of {name!r} refused (loopback only)"
             )
 
-    def getaddrinfo(host: object, *args: object, **kwargs: object) -> list:
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> list:
         _check_name(host)
-        return original_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
+        return original_getaddrinfo(host, *args, **kwargs)
 
     def gethostbyname(host: str) -> str:
         _check_name(host)
@@ -87,10 +88,10 @@ def install() -> None:
         _check_name(host)
         return original_gethostbyname_ex(host)
 
-    socket.socket.connect = connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
+    socket.socket.connect = connect  # type: ignore[method-assign,assignment]
+    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign,assignment]
     socket.socket.sendto = sendto  # type: ignore[method-assign,assignment]
-    socket.getaddrinfo = getaddrinfo  # type: ignore[assignment]
+    socket.getaddrinfo = getaddrinfo
     socket.gethostbyname = gethostbyname
     socket.gethostbyname_ex = gethostbyname_ex
 

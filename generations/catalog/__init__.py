@@ -145,6 +145,13 @@ class CatalogModel:
                 return item
         return None
 
+    def required_field(self, role: str) -> CatalogField:
+        """The field with `role`, for callers that cannot go on without it."""
+        found = self.field_for_role(role)
+        if found is None:
+            raise KeyError(f"{self.key} has no field with the role {role!r}")
+        return found
+
     @property
     def field_names(self) -> list[str]:
         return [item.name for item in self.fields]
@@ -233,7 +240,12 @@ def _check_field(source: str, item: CatalogField, by_name: dict[str, CatalogFiel
         kinds = {type(value) for value in values}
         if len(kinds) > 1:
             raise _fail(source, f"{where} (options)", "the option values mix types")
-        expected = {"integer": int, "number": (int, float), "string": str}.get(item.wire_type or "")
+        wire_types: dict[str, type | tuple[type, ...]] = {
+            "integer": int,
+            "number": (int, float),
+            "string": str,
+        }
+        expected = wire_types.get(item.wire_type or "")
         if expected and not all(isinstance(value, expected) for value in values):
             raise _fail(
                 source, f"{where} (wire_type)", f"the options are not all {item.wire_type}s"

@@ -113,8 +113,8 @@ def parse_job(data: Any) -> ProviderTask:
     """A job answer (from a read or a webhook) in the studio's terms; never raises."""
     if not isinstance(data, dict):
         return ProviderTask(task_id="", status=TaskStatus.UNKNOWN)
-    inner = data.get("data") if isinstance(data.get("data"), dict) else {}
-    merged = {**inner, **data}
+    inner = data.get("data")
+    merged = {**(inner if isinstance(inner, dict) else {}), **data}
     raw_status = as_text(merged.get("status"), 64)
     status = STATUSES.get(raw_status.strip().upper(), TaskStatus.UNKNOWN)
     result = merged.get("result")

@@ -105,9 +105,12 @@ def parse_task(data: Any) -> ProviderTask:
     """A task answer in any of the shapes seen in the wild; never raises."""
     if not isinstance(data, dict):
         return ProviderTask(task_id="", status=TaskStatus.UNKNOWN, raw_status="")
-    inner = data.get("data") if isinstance(data.get("data"), dict) else {}
-    output = data.get("output") if isinstance(data.get("output"), dict) else {}
-    merged = {**output, **inner, **data}
+    inner, output = data.get("data"), data.get("output")
+    merged = {
+        **(output if isinstance(output, dict) else {}),
+        **(inner if isinstance(inner, dict) else {}),
+        **data,
+    }
     raw_status = as_text(merged.get("status") or merged.get("task_status"), 64)
     status = STATUSES.get(raw_status.strip().lower(), TaskStatus.UNKNOWN)
     video_url = as_url(merged.get("url")) or as_url(merged.get("video_url"))

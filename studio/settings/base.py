@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -89,8 +90,10 @@ TEMPLATES = [
 
 
 # Database: SQLite by default; any other engine through DATABASE_URL.
-def _database(url: str) -> dict:
-    config = dj_database_url.parse(url, conn_max_age=env_int("CONN_MAX_AGE", 0))
+def _database(url: str) -> dict[str, Any]:
+    config: dict[str, Any] = dict(
+        dj_database_url.parse(url, conn_max_age=env_int("CONN_MAX_AGE", 0))
+    )
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # Web and workers write at once: WAL lets readers run beside a writer, the busy
         # timeout makes a writer wait instead of failing, and IMMEDIATE takes the write
@@ -119,6 +122,7 @@ REDIS_URL = env_str("REDIS_URL")
 
 # A cache shared by every process (web and workers are separate processes, so a
 # local-memory cache would be wrong): the database by default, Redis when configured.
+CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -137,7 +141,7 @@ else:
     }
 
 # django-q2: the ORM broker by default, Redis when REDIS_URL is set.
-Q_CLUSTER = {
+Q_CLUSTER: dict[str, Any] = {
     "name": "studio",
     # Set explicitly: the tracker holds one worker while anything is in flight, and
     # submits, downloads and probes need the others.

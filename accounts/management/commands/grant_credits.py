@@ -39,7 +39,11 @@ class Command(BaseCommand):
             self.stderr.write(
                 f"Both a user and a team are called {name!r}; using the user (write team:{name} for the team)."
             )
-        wallet = wallet_for_user(user=user) if user else wallet_for_team(team=team)
+        if user is not None:
+            wallet = wallet_for_user(user=user)
+        else:
+            assert team is not None  # checked above
+            wallet = wallet_for_team(team=team)
         try:
             if amount > 0:
                 credits_grant(wallet=wallet, amount=amount, actor=None, reason=reason)

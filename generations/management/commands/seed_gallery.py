@@ -115,7 +115,7 @@ def clip_render(palette: tuple[tuple[int, int, int], tuple[int, int, int]]) -> b
 
 
 def poster_render(video: bytes) -> bytes:
-    with av.open(io.BytesIO(video)) as container:
+    with av.open(io.BytesIO(video), mode="r") as container:
         frame = next(container.decode(video=0))
         image = frame.to_image()
     out = io.BytesIO()
@@ -224,7 +224,7 @@ def seed_gallery(
             for offset in offsets:
                 model = rng.choice(models)
                 values = _values(model, rng)
-                image_field = model.field_for_role("reference_image")
+                image_field = model.required_field("reference_image")
                 params = {**values, image_field.name: str(reference.id)}
                 quote = price_quote(model=model, values=params)
                 body = provider_request_build(
@@ -235,7 +235,7 @@ def seed_gallery(
                 video_name, poster_name, video_bytes = rng.choice(media)
                 created = now - timedelta(seconds=offset)
                 finished = created + timedelta(seconds=rng.randint(20, 240))
-                duration_field = model.field_for_role("duration")
+                duration_field = model.required_field("duration")
                 seed_field = model.field_for_role("seed")
                 generation = Generation(
                     id=uuid.uuid4(),
@@ -246,8 +246,8 @@ def seed_gallery(
                     state=Generation.State.SUCCEEDED,
                     params=params,
                     request_body=body,
-                    prompt=values[model.field_for_role("prompt").name],
-                    negative_prompt=values.get(model.field_for_role("negative_prompt").name, ""),
+                    prompt=values[model.required_field("prompt").name],
+                    negative_prompt=values.get(model.required_field("negative_prompt").name, ""),
                     resolution=quote.resolution,
                     duration=int(values[duration_field.name]),
                     with_audio=quote.with_audio,
