@@ -176,6 +176,8 @@ class Simulator:
 
     def _reset_counters(self) -> None:
         self.counters = {
+            # Submits that arrived (before any latency or fault), and those that made a task.
+            "submits_received": 0,
             "submits": 0,
             "duplicate_submits": 0,
             "reads": 0,
@@ -225,6 +227,10 @@ class Simulator:
             if fired:
                 return name
         return None
+
+    def note_received(self) -> None:
+        with self.lock:
+            self.counters["submits_received"] += 1
 
     def note_fault(self, name: str) -> None:
         with self.lock:
@@ -637,6 +643,7 @@ class Handler(BaseHTTPRequestHandler):
         return fault
 
     def _submit(self, provider: str, raw: bytes) -> None:
+        self.sim.note_received()
         api_key = self._auth(provider)
         try:
             body = json.loads(raw or b"null")

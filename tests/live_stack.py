@@ -235,6 +235,14 @@ def stack_environment(web_port: int, simulator_port: int) -> dict[str, str]:
     return env
 
 
+def empty_task_queue() -> None:
+    """Tasks that earlier tests left in a shared broker (Redis outlives their transactions)
+    name rows that are gone; the live cluster starts on an empty queue, as a new one would."""
+    from django_q.brokers import get_broker
+
+    get_broker().purge_queue()
+
+
 @pytest.fixture(scope="session")
 def live_stack(django_db_setup, django_db_blocker):
     ARTIFACTS.mkdir(exist_ok=True)
@@ -248,6 +256,7 @@ def live_stack(django_db_setup, django_db_blocker):
         try:
             stack.start_simulator()
             stack.start_web()
+            empty_task_queue()
             stack.start_cluster()
             stack.wait_ready()
             yield stack

@@ -29,6 +29,13 @@ def _state(generation_id) -> Generation:
     return Generation.objects.get(pk=generation_id)
 
 
+def _held_submits(stack, before: dict) -> int:
+    """Submits that reached the simulator since `before` and have not yet made a task."""
+    now = stack.simulator_stats()
+    received = now["submits_received"] - before["submits_received"]
+    return received - (now["submits"] - before["submits"])
+
+
 def test_sigkill_mid_submit_mid_run_and_mid_download_then_a_new_cluster(live_stack, settings):
     settings.STUDIO_PUBLIC_URL = live_stack.url
     with live_stack.cluster_with(**KILL_ENV):
@@ -52,8 +59,12 @@ def test_sigkill_mid_submit_mid_run_and_mid_download_then_a_new_cluster(live_sta
         submitting = create(
             make_user(credits=50), "wan-2.6-flash", "submitting sim:submit.latency=5"
         )
+        # Under way means at the simulator, which holds it: not just marked as being sent.
         wait_until(
-            lambda: _state(submitting.id).state == "submitting",
+            lambda: (
+                _state(submitting.id).state == "submitting"
+                and _held_submits(live_stack, before) == 1
+            ),
             timeout=15,
             interval=0.05,
             what="the submit to be under way",

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import av
@@ -358,3 +359,28 @@ def test_reads_are_fast_over_keep_alive(sim, files):
             times.append(time.perf_counter() - started)
     # A delayed-ACK stall would cost ~40 ms on every read, the quickest included.
     assert min(times) < 0.02
+
+
+def test_a_submit_counts_as_received_on_arrival_and_as_a_submit_once_it_makes_a_task(sim, files):
+    refused = httpx.post(sim.url + "/v1/video/generations", json=ms_body(files + "/ref.png"))
+    assert refused.status_code == 401
+    held = threading.Thread(
+        target=httpx.post,
+        args=(sim.url + "/v1/video/generations",),
+        kwargs={
+            "json": ms_body(files + "/ref.png", prompt="held sim:submit.latency=1"),
+            "headers": MS_KEY,
+            "timeout": 10,
+        },
+    )
+    held.start()
+    try:
+        deadline = time.monotonic() + 5
+        while sim.stats()["submits_received"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stats = sim.stats()
+        assert (stats["submits_received"], stats["submits"]) == (2, 0)  # refused, held
+    finally:
+        held.join()
+    stats = sim.stats()
+    assert (stats["submits_received"], stats["submits"]) == (2, 1)
