@@ -190,6 +190,12 @@ class Generation(models.Model):
                 condition=Q(deleted_at__isnull=True),
                 name="generation_team_gallery",
             ),
+            # A person's notices: what is unfinished, and what ended in the last half hour.
+            models.Index(
+                fields=["owner", "state", "finished_at"],
+                condition=Q(deleted_at__isnull=True),
+                name="generation_owner_ended",
+            ),
             # The purge of soft-deleted generations looks only at the few deleted rows.
             models.Index(
                 fields=["deleted_at"],

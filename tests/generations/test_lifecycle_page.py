@@ -197,3 +197,29 @@ def test_an_old_ending_or_someone_elses_brings_no_notice(signed_in, user):
     other = make_user(username="someone", credits=50)
     make_generation(owner=other, state="failed")
     assert 'generation-notice"' not in signed_in.get("/generations/notices/").content.decode()
+
+
+def test_notices_are_the_newest_endings_and_asking_goes_on_while_one_is_unfinished(user):
+    from generations.selectors import NOTICES_SHOWN, generation_notices_for
+
+    now = timezone.now()
+    ended = []
+    for minutes in range(NOTICES_SHOWN + 1):  # one more than is shown, 0 to 5 minutes ago
+        generation = make_generation(owner=user, state="succeeded")
+        Generation.objects.filter(pk=generation.id).update(
+            finished_at=now - timedelta(minutes=minutes)
+        )
+        ended.append(generation)
+    running = make_generation(owner=user, state="running")
+
+    notices, asking = generation_notices_for(viewer=user, seen=[str(ended[0].id)])
+    assert [g.id for g in notices] == [g.id for g in ended[1:]]  # newest first, seen left out
+    assert asking  # the running one still counts, though it does not show
+
+    Generation.objects.filter(pk=running.id).update(state="cancelled", finished_at=now)
+    notices, asking = generation_notices_for(viewer=user, seen=[])
+    assert [g.id for g in notices] == [g.id for g in ended[:NOTICES_SHOWN]]
+    assert asking  # more endings than are shown: keep asking
+
+    notices, asking = generation_notices_for(viewer=user, seen=[str(g.id) for g in ended[:2]])
+    assert [g.id for g in notices] == [g.id for g in ended[2:]] and not asking
