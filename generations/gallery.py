@@ -393,29 +393,55 @@ def gallery_cards(*, viewer: Any, entries: Sequence[Any]) -> list[Card]:
     return cards
 
 
+def _grid_key(entries: Sequence[Any]) -> str:
+    """The cache key of a run of final cards: each card's key and the viewer's favourite mark,
+    so it changes with any of them."""
+    parts = [
+        f"{entry.id.hex}:{(entry.updated_at - _EPOCH) // timedelta(microseconds=1)}:"
+        f"{entry.team_id}:{entry.team_name or ''}:{int(entry.is_favourite)}"
+        for entry in entries
+    ]
+    digest = hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+    return (
+        f"gallery-grid:{_template_digest(GRID_TEMPLATE)}:{_template_digest(CARD_TEMPLATE)}:{digest}"
+    )
+
+
 def gallery_grid(*, viewer: Any, entries: Sequence[Any]) -> SafeString:
     """The cards of a page as HTML, the viewer's marks included.
 
-    When every card on the page is final, the whole run of cards is kept in the shared cache
-    under a key made of each card's key and the viewer's favourite marks, so it changes with
-    any of them; the query that finds the page still runs every time (never a page by URL).
+    The page is cut into runs of consecutive final cards and of unfinished ones. Each run of
+    final cards is kept whole in the shared cache (`_grid_key`); unfinished cards are rendered
+    every time, as they change without touching `updated_at`. One cache read finds the runs, and
+    whatever is left is made by `gallery_cards` at once. The query that finds the page still runs
+    every time (never a page by URL).
     """
     if not entries:
         return mark_safe("")
-    key = None
-    if all(entry.is_final for entry in entries):
-        parts = [
-            f"{entry.id.hex}:{(entry.updated_at - _EPOCH) // timedelta(microseconds=1)}:"
-            f"{entry.team_id}:{entry.team_name or ''}:{int(entry.is_favourite)}"
-            for entry in entries
-        ]
-        digest = hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
-        key = f"gallery-grid:{_template_digest(GRID_TEMPLATE)}:{_template_digest(CARD_TEMPLATE)}:{digest}"
-        html = shared_cache.get(key)
-        if html is not None:
-            return mark_safe(html)  # our own fragment, escaped when it was rendered
-    cards = gallery_cards(viewer=viewer, entries=entries)
-    html = get_template(f"{GRID_TEMPLATE}#gallery-cards").render({"cards": cards})
-    if key is not None:
-        shared_cache.set(key, html, timeout=CARD_CACHE_SECONDS)
-    return mark_safe(html)  # rendered by the template engine
+    runs: list[tuple[str | None, list[Any]]] = []  # (cache key or None, entries)
+    for entry in entries:
+        final = bool(entry.is_final)
+        if runs and (runs[-1][0] is not None) == final:
+            runs[-1][1].append(entry)
+        else:
+            runs.append(("" if final else None, [entry]))
+    runs = [(_grid_key(run) if key is not None else None, run) for key, run in runs]
+    keys = [key for key, _ in runs if key]
+    found = shared_cache.get_many(keys) if keys else {}
+    to_render = [entry for key, run in runs if key not in found for entry in run]
+    cards = {card.id: card for card in gallery_cards(viewer=viewer, entries=to_render)}
+    template = get_template(f"{GRID_TEMPLATE}#gallery-cards")
+    pieces: list[str] = []
+    made: dict[str, str] = {}
+    for key, run in runs:
+        if key and key in found:
+            pieces.append(found[key])
+            continue
+        run_cards = [cards[str(entry.id)] for entry in run if str(entry.id) in cards]
+        html = template.render({"cards": run_cards})
+        if key and len(run_cards) == len(run):
+            made[key] = html
+        pieces.append(html)
+    if made:
+        shared_cache.set_many(made, timeout=CARD_CACHE_SECONDS)
+    return mark_safe("".join(pieces))  # our own fragments, escaped when they were rendered

@@ -340,6 +340,31 @@ def test_a_cold_cache_costs_one_more_read_not_one_per_card(signed_in, user, sett
     assert len([q for q in warm if "generations_generation" in q["sql"]]) == 2
 
 
+def test_unfinished_cards_amid_cached_ones_keep_their_place_and_show_fresh_progress(
+    signed_in, user, settings
+):
+    settings.STUDIO_GALLERY_PAGE_SIZE = 10
+    seeded = seed(user, 8)  # newest first
+    running = make_generation(owner=user, state="running", progress=10)
+    # In the middle of the page: created between the fourth and fifth newest.
+    Generation.objects.filter(pk=running.id).update(
+        created_at=seeded[3].created_at - timedelta(microseconds=1)
+    )
+    expected = [str(g.id) for g in seeded[:4]] + [str(running.id)]
+    expected += [str(g.id) for g in seeded[4:]]
+
+    assert card_ids(signed_in.get("/gallery/")) == expected
+    Generation.objects.filter(pk=running.id).update(progress=70)  # updated_at stays
+    with CaptureQueriesContext(connection) as captured:
+        again = signed_in.get("/gallery/")
+    assert card_ids(again) == expected
+    assert '<progress max="100" value="70"' in again.content.decode()
+    if "DatabaseCache" in settings.CACHES["default"]["BACKEND"]:
+        # The runs of finished cards on both sides came from the cache in one read.
+        reads = [q for q in captured if "gallery-grid" in q["sql"]]
+        assert len(reads) == 1, [q["sql"] for q in reads]
+
+
 def test_a_cached_card_changes_when_its_generation_changes(signed_in, user):
     team = make_team(slug="green", members=[user])
     generation = make_generation(owner=user)
