@@ -189,6 +189,8 @@ def team_member_role(request: AuthenticatedRequest, slug: str, user_id: int) -> 
             messages.error(request, str(error))
         else:
             messages.success(request, f"{member.username} is now {form.cleaned_data['role']}.")
+    else:
+        messages.error(request, "Choose a role: member, admin or owner.")
     return redirect("teams:members", slug=team.slug)
 
 

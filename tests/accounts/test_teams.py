@@ -213,3 +213,16 @@ def test_team_names_are_shown_as_text(crew):
     html = _client(person).get("/teams/").content.decode()
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_an_unknown_role_is_refused_with_a_message_and_changes_nothing():
+    owner, member = make_user(username="boss"), make_user(username="crewmate")
+    team = team_create(name="Roles", creator=owner)
+    Membership.objects.create(team=team, user=member, role="member")
+    response = _client(owner).post(
+        f"/teams/{team.slug}/members/{member.pk}/role/",
+        {f"role-{member.pk}-role": "emperor"},
+        follow=True,
+    )
+    assert "Choose a role: member, admin or owner." in response.content.decode()
+    assert _role(team, member) == "member"
