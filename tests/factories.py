@@ -173,6 +173,7 @@ def make_generation(
     Succeeded ones get a real small video and poster; the owner needs the credits.
     """
     from django.core.files.base import ContentFile
+    from django.db import transaction
 
     from generations.catalog import catalog_get
     from generations.models import Generation
@@ -180,51 +181,56 @@ def make_generation(
 
     model = catalog_get(model_key)
     image_field = model.field_for_role("reference_image").name
-    generation = generation_create(
-        user=owner,
-        model=model,
-        values={**GENERATION_DEFAULTS[model_key], **values},
-        references={image_field: reference or make_reference(owner)},
-        team=team,
-    )
-    steps = {
-        "pending": [],
-        "submitting": ["submitting"],
-        "queued": ["submitting", "queued"],
-        "running": ["submitting", "queued", "running"],
-        "succeeded": ["submitting", "queued", "running"],
-        "failed": ["submitting", "queued"],
-        "expired": [],
-        "cancelled": [],
-    }[state]
-    for step in steps:
-        extra = {"provider_task_id": f"task-{generation.id.hex[:12]}"} if step == "queued" else {}
-        generation_transition(generation_id=generation.id, to=step, **extra)
-    if state == "succeeded":
-        generation.video.save(f"{generation.id}.mp4", ContentFile(clip_bytes()), save=False)
-        generation.poster.save(f"{generation.id}.jpg", ContentFile(poster_bytes()), save=False)
-        generation_transition(
-            generation_id=generation.id,
-            to="succeeded",
-            video=generation.video.name,
-            poster=generation.poster.name,
-            video_bytes=generation.video.size,
-            video_duration=2.0,
-            video_width=320,
-            video_height=180,
-            video_fps=12.0,
-            video_has_audio=False,
+    # One transaction: the submit that generation_create asks for on commit then finds the
+    # generation already in its state (a live cluster would otherwise race the steps below).
+    with transaction.atomic():
+        generation = generation_create(
+            user=owner,
+            model=model,
+            values={**GENERATION_DEFAULTS[model_key], **values},
+            references={image_field: reference or make_reference(owner)},
+            team=team,
         )
-    elif state == "failed":
-        generation_fail(
-            generation_id=generation.id,
-            kind=Generation.ErrorKind.REFUSED,
-            message="The provider refused this request: duration is too long",
-            code="InvalidParameter",
-            param="duration",
-        )
-    elif state in ("expired", "cancelled"):
-        generation_transition(generation_id=generation.id, to=state)
+        steps = {
+            "pending": [],
+            "submitting": ["submitting"],
+            "queued": ["submitting", "queued"],
+            "running": ["submitting", "queued", "running"],
+            "succeeded": ["submitting", "queued", "running"],
+            "failed": ["submitting", "queued"],
+            "expired": [],
+            "cancelled": [],
+        }[state]
+        for step in steps:
+            extra = (
+                {"provider_task_id": f"task-{generation.id.hex[:12]}"} if step == "queued" else {}
+            )
+            generation_transition(generation_id=generation.id, to=step, **extra)
+        if state == "succeeded":
+            generation.video.save(f"{generation.id}.mp4", ContentFile(clip_bytes()), save=False)
+            generation.poster.save(f"{generation.id}.jpg", ContentFile(poster_bytes()), save=False)
+            generation_transition(
+                generation_id=generation.id,
+                to="succeeded",
+                video=generation.video.name,
+                poster=generation.poster.name,
+                video_bytes=generation.video.size,
+                video_duration=2.0,
+                video_width=320,
+                video_height=180,
+                video_fps=12.0,
+                video_has_audio=False,
+            )
+        elif state == "failed":
+            generation_fail(
+                generation_id=generation.id,
+                kind=Generation.ErrorKind.REFUSED,
+                message="The provider refused this request: duration is too long",
+                code="InvalidParameter",
+                param="duration",
+            )
+        elif state in ("expired", "cancelled"):
+            generation_transition(generation_id=generation.id, to=state)
     return Generation.objects.select_related("team", "reference").get(pk=generation.id)
 
 
