@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -21,6 +20,7 @@ from generations.tracker import LEASE_NAME, tracker_run
 from studio import worker_shutdown
 from tests.factories import make_user
 from tests.live_stack import ARTIFACTS, ROOT, free_port, stack_environment, wait_until
+from tests.processes import alive, descendants
 
 
 @pytest.fixture
@@ -60,33 +60,6 @@ def test_outside_a_worker_nothing_is_a_stop_request():
     assert worker_shutdown.stop_requested() is False
 
 
-def _children(pid: int) -> set[int]:
-    """Every descendant of `pid` (from /proc)."""
-    found: set[int] = set()
-    frontier = [pid]
-    while frontier:
-        parent = frontier.pop()
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-                found.add(int(entry.name))
-                frontier.append(int(entry.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_group_sigterm_lets_a_busy_worker_finish_its_task_and_leaves_no_worker_behind(
     tmp_path,
@@ -107,14 +80,14 @@ def test_a_group_sigterm_lets_a_busy_worker_finish_its_task_and_leaves_no_worker
     try:
         async_task("tests.production.slow_task.slow_marker", str(tmp_path), 3.0)
         wait_until(lambda: (tmp_path / "started").exists(), timeout=60, what="the task to start")
-        processes = _children(cluster.pid)
+        processes = descendants(cluster.pid)
         os.killpg(cluster.pid, signal.SIGTERM)
 
         # The busy worker finishes its task although the signal reached it ...
         wait_until(lambda: (tmp_path / "finished").exists(), timeout=15, what="the task to end")
         # ... and then no worker process is left behind.
         wait_until(
-            lambda: not any(_alive(pid) for pid in processes),
+            lambda: not any(alive(pid) for pid in processes),
             timeout=15,
             what="every worker process to exit",
         )
