@@ -217,6 +217,34 @@ class Generation(models.Model):
     def is_final(self) -> bool:
         return self.state in self.FINAL_STATES
 
+    # Why a generation ended without a video, in a few words for its gallery card (the
+    # generation page shows the whole message).
+    FAILURE_SUMMARIES: dict[str, str] = {
+        ErrorKind.REFUSED: "The provider refused the request",
+        ErrorKind.ACCOUNT: "The studio's provider account had a problem",
+        ErrorKind.PROVIDER: "The provider could not make it",
+        ErrorKind.UNAVAILABLE: "The provider was unavailable",
+        ErrorKind.LOST: "Lost on its way to the provider",
+        ErrorKind.DOWNLOAD: "The video could not be stored",
+        ErrorKind.EXPIRED: "Took too long",
+        ErrorKind.CANCELLED: "Cancelled",
+        ErrorKind.ADMIN: "Ended by an admin",
+    }
+
+    @property
+    def failure_summary(self) -> str:
+        """A few words on why it ended without a video ("" for one that succeeded or runs)."""
+        if not self.is_final or self.state == self.State.SUCCEEDED:
+            return ""
+        if self.state == self.State.CANCELLED:
+            return ""  # the state says it all, and it was the person's own doing
+        if self.state == self.State.EXPIRED and not self.error_kind:
+            return "Took too long"
+        summary = self.FAILURE_SUMMARIES.get(self.error_kind, "Ended without a video")
+        if self.error_kind == self.ErrorKind.REFUSED and self.error_param:
+            summary += f" ({self.error_param.replace('_', ' ')})"
+        return summary
+
     @property
     def is_storing(self) -> bool:
         """The provider has finished and the studio is copying the video."""

@@ -7,7 +7,7 @@ import json
 import statistics
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.core.cache import cache
@@ -47,6 +47,8 @@ CARD_FIELDS = (
     "progress",
     "result_url",
     "error_kind",
+    "error_param",
+    "dispatch_requested_at",
     "video_width",
     "video_height",
     "video_duration",
@@ -519,8 +521,12 @@ def generation_progress(generation: Generation, *, waiting_detail: bool = False)
     doing = doings.get(generation.state, "")
     if generation.state == State.RUNNING and generation.result_url:
         doing = "saving the video"
-    if generation.state == State.PENDING and waiting_detail:
-        doing = _waiting_label(generation) or doing
+    if generation.state == State.PENDING:
+        held = _held_label(generation, now=now)
+        if held:
+            doing = held
+        elif waiting_detail:
+            doing = _waiting_label(generation) or doing
     label = generation.get_state_display() + (f" · {doing}" if doing else "")
     typical = generation_typical_seconds(
         model_key=generation.model_key,
@@ -540,6 +546,27 @@ def generation_progress(generation: Generation, *, waiting_detail: bool = False)
         elapsed=_clock((now - generation.created_at).total_seconds()),
         estimate=estimate,
     )
+
+
+def _clock_time(moment: datetime) -> str:
+    return timezone.localtime(moment).strftime("%H:%M:%S")
+
+
+def _held_label(generation: Generation, *, now: datetime) -> str:
+    """Why a pending generation is held back and when it will be tried again: the provider
+    asked the studio to wait (a 429 with Retry-After), or the provider is paused."""
+    from .services import DISPATCH_RETRY_SECONDS
+
+    asked = generation.dispatch_requested_at
+    if asked is not None and asked > now:
+        at = asked + timedelta(seconds=DISPATCH_RETRY_SECONDS)
+        return f"the provider asked to wait; next try at {_clock_time(at)}"
+    for state in breakers_paused(providers=[generation.provider]):
+        if state.is_open() and state.open_until is not None:
+            name = PROVIDER_NAMES.get(generation.provider, generation.provider)
+            at = datetime.fromtimestamp(state.open_until, tz=UTC)
+            return f"{name} is paused; next try at {_clock_time(at)}"
+    return ""
 
 
 def _waiting_label(generation: Generation) -> str:

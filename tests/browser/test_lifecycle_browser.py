@@ -126,3 +126,37 @@ def test_a_notice_comes_elsewhere_when_a_generation_ends(person, tab):
     expect(region).to_be_empty()
     assert tab.url.endswith("/account/")  # dismissed in place
     assert tab.errors == []
+
+
+# Every element that shows a generation's status in words, and whether any is cut off.
+CLIPPED_STATUS = """
+() => [...document.querySelectorAll(
+    '.progress-label, .progress-estimate, .progress-elapsed, .card-state, .card-reason'
+  )].filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth)
+   .map(e => e.className + ': ' + e.textContent.trim())
+"""
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_no_status_text_is_cut_off_on_cards_or_the_generation_page(person, browse, viewport):
+    # Four at the provider: a fifth waits for a free slot, the longest status the studio says.
+    for _ in range(4):
+        _running(person, progress=40)
+    waiting = make_generation(owner=person, state="pending")
+    held = make_generation(owner=person, state="pending")
+    Generation.objects.filter(pk=held.id).update(
+        dispatch_requested_at=timezone.now() + timedelta(minutes=30)
+    )
+    failed = make_generation(owner=person, state="failed")
+    Generation.objects.filter(pk=failed.id).update(error_kind="refused", error_param="duration")
+
+    page = browse(user=person, viewport=viewport)
+    page.goto("/gallery/")
+    expect(page.locator(".card-reason").first).to_contain_text("refused the request")
+    expect(page.locator(".progress-label", has_text="next try at").first).to_be_visible()
+    assert page.evaluate(CLIPPED_STATUS) == []
+    for generation, words in [(waiting, "waiting for a free slot"), (held, "asked to wait")]:
+        page.goto(f"/generations/{generation.id}/")
+        expect(page.locator("#generation-status .progress-label")).to_contain_text(words)
+        assert page.evaluate(CLIPPED_STATUS) == []
+    assert page.errors == []

@@ -122,6 +122,28 @@ def test_a_finished_generation_stops_asking_and_says_why_it_failed_as_text(signe
     assert "Fix and try again" in page and "Try again" in page
 
 
+def test_a_card_that_ended_without_a_video_says_why_in_a_few_words(signed_in, user):
+    refused = make_generation(owner=user, state="failed")
+    Generation.objects.filter(pk=refused.id).update(
+        error_kind="refused", error_param="duration", error_message="duration must be 5 or 10"
+    )
+    broken = make_generation(owner=user, state="failed")
+    Generation.objects.filter(pk=broken.id).update(error_kind="download")
+    expired = make_generation(owner=user, state="expired")
+    cancelled = make_generation(owner=user, state="cancelled")
+    for generation, reason in [
+        (refused, "Failed The provider refused the request (duration)"),
+        (broken, "Failed The video could not be stored"),
+        (expired, "Expired Took too long"),
+    ]:
+        card = signed_in.get(f"/generations/{generation.id}/card/").content.decode()
+        assert reason in visible_text(card), generation.state
+    card = signed_in.get(f"/generations/{cancelled.id}/card/").content.decode()
+    assert "Cancelled" in visible_text(card) and "card-reason" not in card
+    gallery = visible_text(signed_in.get("/gallery/").content.decode())
+    assert "The provider refused the request (duration)" in gallery
+
+
 def test_an_unfinished_gallery_card_shows_its_progress_too(signed_in, user):
     _past_run(user, seconds=60, duration=5)
     generation = _running(user, progress=75, since=30, duration=5)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
@@ -24,10 +24,16 @@ from generations.providers import http as provider_http
 from generations.providers.health import breaker_reset, breaker_state
 from generations.results import generation_store_result
 from generations.selectors import providers_paused
-from generations.services import generation_create, generation_submit, reference_store
+from generations.services import (
+    DISPATCH_RETRY_SECONDS,
+    generation_create,
+    generation_submit,
+    reference_store,
+)
 from generations.tracker import tracker_tick
 from generations.uploads import image_inspect
 from tests.factories import image_upload, make_user
+from tests.integration.lifecycle import visible_text
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
 
@@ -122,6 +128,13 @@ def charged(generation: Generation) -> bool:
     return kinds == ["charge"] and generation.owner.wallet.balance == CREDITS - generation.cost
 
 
+def card(generation: Generation) -> str:
+    """The generation's gallery card, as its owner sees it."""
+    client = Client()
+    client.force_login(generation.owner)
+    return client.get(f"/generations/{generation.id}/card/").content.decode()
+
+
 def page(generation: Generation) -> str:
     """The generation's page, as its owner sees it."""
     client = Client()
@@ -174,6 +187,14 @@ def test_row_submit_429_with_a_long_retry_after_waits_pending_then_expires_refun
     assert studio.stats()["faults"]["submit.rate_limit"] == 1
     generation.refresh_from_db()
     assert generation.dispatch_requested_at > timezone.now() + timedelta(seconds=80)
+    # The page and the gallery card say it is held, and until when (not "Submitting" one
+    # moment and "waiting to be sent" the next).
+    next_try = timezone.localtime(
+        generation.dispatch_requested_at + timedelta(seconds=DISPATCH_RETRY_SECONDS)
+    ).strftime("%H:%M:%S")
+    held = f"Pending · the provider asked to wait; next try at {next_try}"
+    assert held in visible_text(page(generation))
+    assert held in visible_text(card(generation))
     expired = expire_now(generation)
     assert expired.state == "expired" and refunded(expired)
     assert "took too long" in page(expired)
@@ -199,6 +220,12 @@ def test_row_submit_5xx_always_pauses_the_provider_and_new_generations_wait(stud
     third = submit(create())
 
     assert third.state == "pending" and studio.stats()["faults"]["submit.error"] == calls
+    open_until = breaker_state(provider="modelstream").open_until
+    assert open_until is not None
+    next_try = timezone.localtime(datetime.fromtimestamp(open_until, tz=UTC)).strftime("%H:%M:%S")
+    held = f"Pending · ModelStream is paused; next try at {next_try}"
+    assert held in visible_text(page(third))
+    assert held in visible_text(card(third))
     assert expire_now(third).state == "expired" and refunded(third)
 
 
