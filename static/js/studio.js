@@ -252,6 +252,45 @@
     });
   }
 
+  // --- Copy buttons: [data-copy="<id>"] copies that element's value or text ------------------
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    // Plain http on a LAN address has no Clipboard API: copy through a selected textarea.
+    return new Promise(function (resolve, reject) {
+      var area = document.createElement("textarea");
+      area.value = text;
+      area.setAttribute("readonly", "");
+      area.style.position = "fixed";
+      area.style.opacity = "0";
+      document.body.appendChild(area);
+      area.select();
+      var done = false;
+      try { done = document.execCommand("copy"); } catch (error) { done = false; }
+      document.body.removeChild(area);
+      if (done) resolve(); else reject(new Error("copy refused"));
+    });
+  }
+
+  function copyFrom(button) {
+    var source = document.getElementById(button.dataset.copy);
+    if (!source) return;
+    var text = "value" in source && source.tagName !== "PRE" ? source.value : source.textContent;
+    var label = button.dataset.label || button.textContent;
+    button.dataset.label = label;
+    copyText(text.trim()).then(function () {
+      button.textContent = "Copied";
+      announce("Copied to the clipboard.");
+    }, function () {
+      button.textContent = "Select and copy by hand";
+      if (source.select) source.select();
+    });
+    window.clearTimeout(button._copyTimer);
+    button._copyTimer = window.setTimeout(function () { button.textContent = label; }, 2000);
+  }
+
   // --- Wiring ---------------------------------------------------------------------------------
 
   function enhance(root) {
@@ -272,6 +311,8 @@
     if (event.target.closest && event.target.closest("form")) applyConditions();
   });
   document.addEventListener("click", function (event) {
+    var copy = event.target.closest && event.target.closest("[data-copy]");
+    if (copy) { copyFrom(copy); return; }
     var button = event.target.closest && event.target.closest("[data-seed-random]");
     if (!button) return;
     var input = document.getElementById(button.dataset.seedRandom);

@@ -222,7 +222,9 @@ def test_the_api_request_shows_the_body_and_a_curl_with_the_key_masked(signed_in
     assert "0123456789abcdef" not in html
     assert "Authorization: Bearer sk-********" in html
     assert 'id="api-request-body" class="api-request-body" hx-swap-oob="true"' in html
-    body = re.search(r"<pre class=\"code\" data-copy-source>(.*?)</pre>", html, re.S).group(1)
+    body = re.search(
+        r"<pre class=\"code\" id=\"api-request-json\" data-copy-source>(.*?)</pre>", html, re.S
+    ).group(1)
     import html as html_module
 
     assert json.loads(html_module.unescape(body)) == {
