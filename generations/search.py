@@ -5,14 +5,15 @@ triggers. FTS5 needs integer row ids and a generation's id is a UUID, so a small
 gives each generation a stable integer (the implicit rowid of the generations table is not
 stable: VACUUM may renumber it).
 
-PostgreSQL: a GIN expression index over `to_tsvector('simple', prompt || ' ' || negative_prompt)`
+PostgreSQL: a GIN expression index over `to_tsvector('english', prompt || ' ' || negative_prompt)`
 and the same expression in the query, so the index is used.
 
 Both find generations whose prompt or negative prompt holds every word of the query, in any
-order and case; the last word also as a prefix ("red clou" finds "red clouds"), as one types.
-Neither stems (PostgreSQL's `simple` configuration, FTS5's `unicode61` tokenizer), so they
-behave alike whatever the prompt's language; FTS5 also folds accents, PostgreSQL does not
-(that needs the `unaccent` extension).
+order and case, and in any of its English word forms ("foxes" finds "fox", "running" finds
+"runs": FTS5's `porter` tokenizer, PostgreSQL's `english` configuration); the last word also
+as a prefix ("red clou" finds "red clouds"), as one types. FTS5 also folds accents, PostgreSQL
+does not (that needs the `unaccent` extension); PostgreSQL's `english` also leaves out its stop
+words ("the", "a"), which FTS5 keeps.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from django.db.models.expressions import RawSQL
 SQLITE_TABLE = "generations_search"
 SQLITE_DOCS = "generations_search_doc"
 POSTGRES_INDEX = "generations_generation_search"
+POSTGRES_CONFIG = "english"
+SQLITE_TOKENIZER = "porter unicode61 remove_diacritics 2"
 MAX_TERMS = 8
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -84,10 +87,10 @@ def search_condition(text: str, *, vendor: str | None = None) -> Q | None:
         query = " & ".join(terms) + ":*"
         return Q(
             RawSQL(
-                "to_tsvector('simple'::regconfig, "
+                f"to_tsvector('{POSTGRES_CONFIG}'::regconfig, "
                 '"generations_generation"."prompt" || \' \' || '
                 '"generations_generation"."negative_prompt") '
-                "@@ to_tsquery('simple'::regconfig, %s)",
+                f"@@ to_tsquery('{POSTGRES_CONFIG}'::regconfig, %s)",
                 [query],
                 output_field=BooleanField(),
             )
@@ -109,7 +112,7 @@ def search_index_install(connection) -> None:
             )
             cursor.execute(
                 f"CREATE VIRTUAL TABLE IF NOT EXISTS {SQLITE_TABLE} USING fts5("
-                "prompt, negative_prompt, tokenize = 'unicode61 remove_diacritics 2')"
+                f"prompt, negative_prompt, tokenize = '{SQLITE_TOKENIZER}')"
             )
             for statement in _SQLITE_TRIGGERS.values():
                 cursor.execute(statement)
@@ -117,7 +120,8 @@ def search_index_install(connection) -> None:
         elif connection.vendor == "postgresql":
             cursor.execute(
                 f"CREATE INDEX IF NOT EXISTS {POSTGRES_INDEX} ON generations_generation "
-                "USING gin (to_tsvector('simple'::regconfig, prompt || ' ' || negative_prompt))"
+                f"USING gin (to_tsvector('{POSTGRES_CONFIG}'::regconfig, "
+                "prompt || ' ' || negative_prompt))"
             )
 
 

@@ -58,6 +58,17 @@ def test_the_last_word_is_a_prefix_as_one_types(signed_in, prompts):
     assert found(signed_in, "re fox") == set()  # earlier words are whole words
 
 
+def test_word_forms_are_found(signed_in, user, prompts):
+    """English word forms: the plural finds the singular and back, a verb its other forms."""
+    foxes = make_generation(owner=user, prompt="Two foxes playing in the tall grass")
+    assert found(signed_in, "foxes") == ids(prompts["fox"], prompts["fox_city"], foxes)
+    assert found(signed_in, "fox") == ids(prompts["fox"], prompts["fox_city"], foxes)
+    assert found(signed_in, "cloud") == ids(prompts["clouds"])
+    assert found(signed_in, "runs fox") == ids(prompts["fox"])
+    assert found(signed_in, "crossed city") == ids(prompts["fox_city"])
+    assert found(signed_in, "played grass") == ids(foxes)
+
+
 def test_the_negative_prompt_is_searched_too(signed_in, prompts):
     assert found(signed_in, "seagull") == ids(prompts["negative"])
 
