@@ -30,6 +30,7 @@ from accounts.services import user_remember_team
 from studio.http import AuthenticatedRequest, StudioRequest
 from studio.ratelimit import rate_limit_hit, rate_parse
 
+from .archives import archive_entries, zip_response
 from .catalog import CatalogField, CatalogModel, catalog
 from .forms import (
     GenerationForm,
@@ -47,6 +48,7 @@ from .gallery import (
     generation_url,
 )
 from .models import Generation, Reference
+from .neighbours import gallery_view_remember, generation_neighbours
 from .notices import notices_for, notices_mark_seen
 from .pricing import PriceError, price_quote
 from .selectors import (
@@ -395,6 +397,7 @@ def gallery_context(
         team=team,
         limit=settings.STUDIO_GALLERY_PAGE_SIZE,
     )
+    gallery_view_remember(request, base_url=base_url, filters=filters, team=team)
     next_url = ""
     if page.next_cursor is not None:
         next_url = f"{base_url}?{filters.query_string(after=page.next_cursor.encode())}"
@@ -441,12 +444,13 @@ def gallery(request: AuthenticatedRequest) -> HttpResponse:
     return gallery_response(request, template="generations/gallery.html", context=context)
 
 
-BULK_ACTIONS = ("favourite", "unfavourite", "delete", "share")
+BULK_ACTIONS = ("favourite", "unfavourite", "delete", "share", "download")
 
 
 @require_POST
-def gallery_bulk(request: AuthenticatedRequest) -> HttpResponse:
-    """Act on the selected cards at once: favourite, unfavourite, delete or share to a team."""
+def gallery_bulk(request: AuthenticatedRequest) -> HttpResponseBase:
+    """Act on the selected cards at once: favourite, unfavourite, delete, share to a team, or
+    download them as one zip."""
     back = _next_url(request, reverse("generations:gallery"))
     ids = request.POST.getlist("ids")
     action = request.POST.get("action", "")
@@ -456,6 +460,12 @@ def gallery_bulk(request: AuthenticatedRequest) -> HttpResponse:
     if not ids:
         messages.error(request, "Select at least one video first.")
         return redirect(back)
+    if action == "download":
+        entries = archive_entries(viewer=request.user, ids=ids)
+        if not entries:
+            messages.error(request, "None of the selected videos is ready to download.")
+            return redirect(back)
+        return zip_response(entries)
     if action in ("favourite", "unfavourite"):
         count = favourites_set(viewer=request.user, ids=ids, on=action == "favourite")
         verb = "Added to" if action == "favourite" else "Removed from"
@@ -540,6 +550,10 @@ def detail(request: AuthenticatedRequest, id: str) -> HttpResponse:
     template = "generations/detail.html"
     if request.htmx and not request.htmx.history_restore_request:
         template += "#generation-update"
+    else:
+        context["neighbours"] = generation_neighbours(
+            request, viewer=request.user, generation=info.generation
+        )
     if info.is_owner and info.generation.is_final:
         notices_mark_seen(request, [info.generation.id])  # seen here: no notice elsewhere
     response = render(request, template, context)
