@@ -17,7 +17,8 @@ class User(AbstractUser):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
-        help_text="The team last chosen on the create page (remembered for next time).",
+        help_text="Where new videos are paid from unless chosen otherwise: a team the person chose "
+        "on their account page (empty: their own credits).",
     )
 
     class Meta(AbstractUser.Meta):  # type: ignore[name-defined]  # the stubs do not declare it

@@ -278,8 +278,13 @@ def team_member_set_cap(*, team: Team, by: User, user: User, cap: int | None) ->
     return target
 
 
-def user_remember_team(*, user: User, team: Team | None) -> None:
-    """Remember the team chosen on the create page (None: personal)."""
+def user_set_default_team(*, user: User, team: Team | None) -> None:
+    """Set where the create page pays from by default (None: the person's own credits).
+
+    Only the person's own choice on their account page sets it: paying once for a team never
+    changes it, so personal work is not paid by a team by accident."""
+    if team is not None and not team.memberships.filter(user=user).exists():
+        raise TeamActionRefused(f"{user.username} is not in {team.name}.")
     if user.preferred_team_id != (team.pk if team else None):
         User.objects.filter(pk=user.pk).update(preferred_team=team)
         user.preferred_team = team

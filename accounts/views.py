@@ -21,9 +21,10 @@ from .selectors import (
     api_tokens_for_user,
     ledger_recent_for_user,
     storage_used_by_user,
+    teams_for_user,
     wallets_for_user,
 )
-from .services import api_token_create, api_token_revoke, user_signup
+from .services import api_token_create, api_token_revoke, user_set_default_team, user_signup
 from .usage import usage_csv_rows, usage_report
 
 
@@ -88,6 +89,24 @@ def api_token_new(request: AuthenticatedRequest) -> HttpResponse:
     response = _account_page(request, new_token=raw)
     response["Cache-Control"] = "no-store"
     return response
+
+
+@require_POST
+def default_wallet(request: AuthenticatedRequest) -> HttpResponse:
+    """Choose where the create page pays from by default: one's own credits or a team."""
+    slug = request.POST.get("team", "")
+    team = None
+    if slug:
+        team = next(
+            (m.team for m in teams_for_user(user=request.user) if m.team.slug == slug), None
+        )
+        if team is None:
+            messages.error(request, "Choose one of your teams, or your own credits.")
+            return redirect("account")
+    user_set_default_team(user=request.user, team=team)
+    where = f"team {team.name}" if team else "your own credits"
+    messages.success(request, f"New videos are now paid from {where} unless you choose otherwise.")
+    return redirect("account")
 
 
 @require_POST

@@ -158,6 +158,10 @@ def _enum_coerce(spec: CatalogField) -> Any:
     return str
 
 
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
 def _form_field(spec: CatalogField) -> forms.Field:
     common: dict[str, Any] = {
         "label": spec.label,
@@ -186,6 +190,18 @@ def _form_field(spec: CatalogField) -> forms.Field:
         if placeholder:
             attrs["placeholder"] = placeholder
         validators = [_step_validator(spec)] if spec.step else []
+        if spec.min is not None and spec.max is not None:
+            # One sentence for both bounds, said alike by the server and by the page as one types.
+            unit = f" {spec.unit}" if spec.unit else ""
+            message = (
+                f"Choose a value from {_number_text(spec.min)} to {_number_text(spec.max)}{unit}."
+            )
+            common["error_messages"] = {
+                **common.get("error_messages", {}),
+                "min_value": message,
+                "max_value": message,
+            }
+            attrs["data-range-message"] = message
         if spec.type == "integer":
             attrs["step"] = int(spec.step or 1)
             return StrictIntegerField(

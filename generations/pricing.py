@@ -18,10 +18,23 @@ class Quote:
     resolution: str
     duration_step: int
     with_audio: bool
+    duration: float = 0.0  # as asked; priced as `duration_step`, the next step up
+    audio_from_upload: bool = False  # an uploaded audio file gives the sound, whatever the switch
+
+    @property
+    def stepped_up(self) -> bool:
+        return self.duration < self.duration_step
 
     @property
     def variant(self) -> str:
         return f"{self.resolution}-{self.duration_step}s" + ("-audio" if self.with_audio else "")
+
+
+def audio_from_upload(*, model: CatalogModel, values: dict[str, Any]) -> bool:
+    """Whether an uploaded audio file overrides the audio switch (the video then has sound)."""
+    upload = model.field_for_role("reference_audio")
+    has_upload = upload is not None and bool(values.get(upload.name))
+    return has_upload and model.price.uploaded_audio_means_audio
 
 
 def output_has_audio(*, model: CatalogModel, values: dict[str, Any]) -> bool:
@@ -55,4 +68,11 @@ def price_quote(*, model: CatalogModel, values: dict[str, Any]) -> Quote:
         raise PriceError(f"no price for {resolution} at {step} s")
     with_audio = output_has_audio(model=model, values=values)
     credits = table[step]["audio" if with_audio else "silent"]
-    return Quote(credits=credits, resolution=resolution, duration_step=step, with_audio=with_audio)
+    return Quote(
+        credits=credits,
+        resolution=resolution,
+        duration_step=step,
+        with_audio=with_audio,
+        duration=duration,
+        audio_from_upload=audio_from_upload(model=model, values=values),
+    )

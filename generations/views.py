@@ -26,7 +26,6 @@ from django_htmx.http import HttpResponseClientRedirect
 from accounts.ledger import ChargeRefused, wallet_for_user
 from accounts.models import Team
 from accounts.selectors import teams_for_user
-from accounts.services import user_remember_team
 from studio.http import AuthenticatedRequest, StudioRequest
 from studio.ratelimit import rate_limit_hit, rate_parse
 
@@ -50,7 +49,7 @@ from .gallery import (
 from .models import Generation, Reference
 from .neighbours import gallery_view_remember, generation_neighbours
 from .notices import notices_for, notices_mark_seen
-from .pricing import PriceError, price_quote
+from .pricing import PriceError, audio_from_upload, price_quote
 from .selectors import (
     catalog_models_available,
     generation_card_for_viewer,
@@ -125,7 +124,8 @@ def _field_row(
 def _pay_from(request: AuthenticatedRequest) -> dict[str, Any]:
     """The wallets the person can pay from, and the one chosen (a team's slug, or "" for theirs).
 
-    The choice comes from the form, else from the person's remembered team if they are still in it.
+    The choice comes from the form, else from the default the person set on their account page
+    (if they are still in that team), else their own credits: never silently the team used last.
     """
     memberships = teams_for_user(user=request.user)
     own = wallet_for_user(user=request.user)
@@ -174,10 +174,30 @@ def _live(
         quote = None  # a price for a value the form refuses would mislead
     clean = {name: value for name, value in values.items() if not model.field(name).is_file}
     preview = provider_request_preview(model=model, values=clean, files=files)
-    live: dict[str, Any] = {"quote": quote, "preview": preview, "pay": pay}
+    live: dict[str, Any] = {
+        "quote": quote,
+        "preview": preview,
+        "pay": pay,
+        "audio_from_upload": audio_from_upload(model=model, values=values),
+    }
     if pay and pay["chosen"] and quote is not None:
         live["shortfall"] = max(quote.credits - pay["chosen"]["balance"], 0)
+        if live["shortfall"]:
+            live["ask_for_credits"] = _who_grants(pay["chosen"].get("team"))
     return live
+
+
+def _who_grants(team: Team | None) -> str:
+    """Whom to ask for credits for this wallet, in words."""
+    if team is None:
+        return "Ask an admin of the studio for credits."
+    names = list(
+        team.memberships.filter(role__in=["owner", "admin"])
+        .order_by("role", "user__username")
+        .values_list("user__username", flat=True)[:5]
+    )
+    who = f" ({', '.join(names)})" if names else ""
+    return f"Ask the owners or admins of team {team.name}{who} for credits."
 
 
 def _create_context(
@@ -185,6 +205,7 @@ def _create_context(
 ):
     rows = [_field_row(form=form, spec=spec, owner=request.user) for spec in model.fields]
     return {
+        "marked_rows": [row for row in rows if row.get("errors")],
         "models": list(catalog_models_available().values()),
         "paused_providers": providers_paused(),
         "model": model,
@@ -275,7 +296,6 @@ def create(request: AuthenticatedRequest) -> HttpResponse:
             except (ChargeRefused, ModelUnavailable) as error:
                 form.add_error(None, str(error))
             else:
-                user_remember_team(user=request.user, team=team)
                 url = reverse("generations:detail", args=[generation.id])
                 if request.htmx:
                     return HttpResponseClientRedirect(url)

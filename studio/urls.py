@@ -12,6 +12,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("account/", account_views.account, name="account"),
     path("account/tokens/", account_views.api_token_new, name="api-token-new"),
+    path("account/default-wallet/", account_views.default_wallet, name="account-default-wallet"),
     path(
         "account/tokens/<int:id>/revoke/",
         account_views.api_token_revoke_view,

@@ -252,6 +252,38 @@
     });
   }
 
+  // --- Numbers out of range are marked as they are typed, in the server's own words ---------
+
+  function checkRange(input) {
+    var message = input.dataset.rangeMessage;
+    var field = input.closest(".field");
+    if (!message || !field) return;
+    var value = input.value.trim();
+    var number = Number(value);
+    var out = value !== "" && !isNaN(number) &&
+      ((input.min !== "" && number < Number(input.min)) || (input.max !== "" && number > Number(input.max)));
+    var note = field.querySelector(".field-error[data-live-range]");
+    if (out) {
+      if (!note) {
+        note = document.createElement("p");
+        note.className = "field-error";
+        note.dataset.liveRange = "";
+        note.id = input.id + "_range";
+        input.insertAdjacentElement("afterend", note);
+      }
+      note.textContent = message;
+      field.classList.add("has-error");
+      input.setAttribute("aria-invalid", "true");
+      input.setAttribute("aria-describedby", ((input.getAttribute("aria-describedby") || "").replace(note.id, "") + " " + note.id).trim());
+    } else if (note) {
+      note.remove();
+      if (!field.querySelector(".field-error")) field.classList.remove("has-error");
+      input.removeAttribute("aria-invalid");
+      var described = (input.getAttribute("aria-describedby") || "").replace(input.id + "_range", "").trim();
+      if (described) input.setAttribute("aria-describedby", described); else input.removeAttribute("aria-describedby");
+    }
+  }
+
   // --- Copy buttons: [data-copy="<id>"] copies that element's value or text ------------------
 
   function copyText(text) {
@@ -304,6 +336,7 @@
   document.addEventListener("input", function (event) {
     var target = event.target;
     if (!target.id) return;
+    if (target.dataset && target.dataset.rangeMessage !== undefined) checkRange(target);
     var counter = document.querySelector('[data-counter-for="' + CSS.escape(target.id) + '"]');
     if (counter) updateCounter(counter);
   });

@@ -156,3 +156,40 @@ def test_the_drop_zone_and_the_model_picker_work_from_the_keyboard(browse):
     chooser.value.set_files(str(picture))
     expect(page.locator("#field-image .reference-facts")).to_contain_text("640×360 px")
     assert page.errors == []
+
+
+def test_the_wallet_range_marks_and_shortfall_speak_plainly(browse):
+    from accounts.ledger import credits_grant, wallet_for_team
+    from accounts.models import Membership
+    from tests.factories import make_team
+
+    person = make_user(username="browser-payer", credits=3)
+    team = make_team(slug="payers", credits=0)
+    Membership.objects.create(team=team, user=person)
+    credits_grant(wallet=wallet_for_team(team=team), amount=500, actor=None, reason="test")
+    page = browse(user=person)
+    page.goto("/")
+
+    # Personal by default, named beside Generate; choosing the team names the team.
+    expect(page.locator("[data-testid=paying-wallet]")).to_have_text("from your credits")
+    # Too few credits of one's own: Generate is off and says how many are missing, and whom to ask.
+    expect(page.locator("[data-submit]")).to_be_disabled()
+    expect(page.locator("#shortfall-note")).to_contain_text("Ask an admin of the studio")
+    page.select_option("#id_team", "payers")
+    expect(page.locator("[data-testid=paying-wallet]")).to_have_text("from team Payers")
+    expect(page.locator("[data-submit]")).to_be_enabled()
+
+    # A new visit pays personally again.
+    page.goto("/")
+    expect(page.locator("#id_team")).to_have_value("")
+
+    # An out-of-range duration is marked as it is typed, in the words the server would use.
+    page.fill("#id_duration", "16")
+    expect(page.locator("#field-duration .field-error")).to_have_text(
+        "Choose a value from 2 to 15 s."
+    )
+    expect(page.locator("#live-price")).to_contain_text("Fix the marked")
+    page.fill("#id_duration", "12")
+    expect(page.locator("#field-duration .field-error")).to_have_count(0)
+    expect(page.locator(".form-error[role=alert]")).to_have_count(0)
+    assert page.errors == []

@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ZONE = "#field-img_url [data-dropzone]"
 
 
-def _fill_and_generate(page, prompt: str) -> None:
+def _fill(page, prompt: str) -> None:
     page.goto("/")
     drop_file(page, ZONE, name="dunes.png", mime="image/png", data=image_bytes(size=(640, 360)))
     expect(page.locator("#field-img_url .reference-chosen")).to_be_visible()
@@ -29,6 +29,10 @@ def _fill_and_generate(page, prompt: str) -> None:
     page.locator("label.segment", has_text="720P").click()
     page.fill("#id_duration", "2")
     expect(page.locator("#live-price .price")).to_have_text("3 credits")
+
+
+def _fill_and_generate(page, prompt: str) -> None:
+    _fill(page, prompt)
     page.locator("[data-submit]").click()
 
 
@@ -38,10 +42,13 @@ def test_credits_granted_spent_and_refunded_as_a_person_and_an_admin_see_them(br
     person = browse(user=cleo)
     admin = browse(user=root)
 
-    # Too few credits: the price says what is missing, and the studio refuses before sending.
-    _fill_and_generate(person, "A kite over the dunes at noon")
-    expect(person.locator(".form-error").first).to_contain_text("2 more needed")
+    # Too few credits: the price says what is missing and whom to ask; Generate is off.
+    _fill(person, "A kite over the dunes at noon")
     expect(person.get_by_test_id("price-wallet")).to_contain_text("1 available — 2 more needed")
+    expect(person.locator("#shortfall-note")).to_contain_text(
+        "2 more credits needed. Ask an admin of the studio for credits."
+    )
+    expect(person.locator("[data-submit]")).to_be_disabled()
     snap(person, "credits-01-not-enough")
 
     # An admin grants 20 credits, with a reason, from the Django admin.

@@ -97,7 +97,9 @@ def test_a_newcomer_signs_up_and_makes_a_first_video(browse, live_stack):
     expect(body).to_contain_text('"resolution": "720P"')
     expect(body).to_contain_text('"audio": false')
     _wait_price(page, 2)  # 2 s costs the 5 s step
-    expect(page.locator("#live-price .price-detail")).to_contain_text("720p · 5 s step · silent")
+    expect(page.locator("#live-price .price-detail")).to_contain_text(
+        "720p · 2 s is priced as 5 s · silent"
+    )
     snap(page, "newcomer-04-create-filled")
 
     page.locator("[data-submit]").click()

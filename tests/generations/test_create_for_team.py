@@ -43,17 +43,72 @@ def test_the_picker_offers_the_persons_teams_with_their_balances(member):
     assert "From your credits: 10 available" in html
 
 
-def test_a_video_for_a_team_is_paid_by_the_team_and_the_choice_is_remembered(member):
+def test_a_video_for_a_team_is_paid_by_the_team_and_the_next_visit_pays_personally(member):
     response = _post(member, team="night-crew")
     assert response.status_code == 303
     generation = Generation.objects.get()
     assert generation.team == member.team
     assert wallet_for_team(team=member.team).balance == 27
     assert wallet_for_user(user=member.person).balance == 10
+    # One team video does not make the team pay for the next, personal one.
+    assert User.objects.get(pk=member.person.pk).preferred_team is None
+    html = member.get("/").content.decode()
+    assert 'value="night-crew" selected' not in html
+    assert "From your credits: 10 available" in html
+    assert (
+        '<span class="paying-wallet" data-testid="paying-wallet">from your credits</span>' in html
+    )
+
+
+def test_a_default_wallet_chosen_on_the_account_page_is_the_create_pages_choice(member):
+    account = member.get("/account/").content.decode()
+    assert "Pay for new videos from" in account
+    response = member.post("/account/default-wallet/", {"team": "night-crew"})
+    assert response.status_code == 302
     assert User.objects.get(pk=member.person.pk).preferred_team == member.team
     html = member.get("/").content.decode()
     assert 'value="night-crew" selected' in html
-    assert "From team Night Crew: 27 available" in html
+    assert "from team Night Crew</span>" in html
+    # Another team than one's own is refused; back to personal works.
+    team_create(name="Elsewhere", creator=make_user(username="stranger"))
+    member.post("/account/default-wallet/", {"team": "elsewhere"})
+    assert User.objects.get(pk=member.person.pk).preferred_team == member.team
+    member.post("/account/default-wallet/", {"team": ""})
+    assert User.objects.get(pk=member.person.pk).preferred_team is None
+
+
+def test_too_few_credits_disable_generate_and_say_whom_to_ask(member):
+    preview = {
+        "model": "wan2.6-i2v-flash",
+        "resolution": "1080P",
+        "duration": "15",
+        "audio": "on",
+    }
+    wallet = wallet_for_user(user=member.person)
+    wallet.balance = 3
+    wallet.save()
+    html = member.post("/create/preview/", {**preview, "team": ""}).content.decode()
+    assert 'data-submit disabled aria-describedby="shortfall-note"' in html
+    assert "7 more credits needed. Ask an admin of the studio for credits." in html
+    team_wallet = wallet_for_team(team=member.team)
+    team_wallet.balance = 1
+    team_wallet.save()
+    html = member.post("/create/preview/", {**preview, "team": "night-crew"}).content.decode()
+    assert "9 more credits needed. Ask the owners or admins of team Night Crew (founder)" in html
+    html = member.post(
+        "/create/preview/", {**preview, "team": "", "duration": "5", "resolution": "720P"}
+    ).content.decode()
+    assert "data-submit disabled" not in html and "more credits needed" not in html
+
+
+def test_a_refused_charge_is_said_without_the_fields_need_attention_banner(member):
+    wallet = wallet_for_user(user=member.person)
+    wallet.balance = 0
+    wallet.save()
+    html = _post(member).content.decode()
+    assert not Generation.objects.exists()
+    assert "Some fields need attention" not in html
+    assert "credits" in html
 
 
 def test_a_team_the_person_left_is_refused_and_nothing_is_charged(member):

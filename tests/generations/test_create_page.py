@@ -189,11 +189,27 @@ def test_the_live_price_follows_the_form(signed_in):
         HTTP_HX_REQUEST="true",
     )
     html = response.content.decode()
-    assert "<strong>5</strong> credits" in html and "720p · 10 s step · with audio" in html
+    assert (
+        "<strong>5</strong> credits" in html and "720p · 7 s is priced as 10 s · with audio" in html
+    )
     html = signed_in.post(
         "/create/preview/", {"model": APIFRAME, "resolution": "1080p", "duration": "15"}
     ).content.decode()
     assert "<strong>7</strong> credits" in html and "silent" in html
+
+
+def test_an_uploaded_audio_file_that_wins_over_the_switch_says_so_on_both(signed_in):
+    wav = SimpleUploadedFile("voice.wav", wav_bytes(seconds=4), content_type="audio/wav")
+    assert upload_reference(signed_in, field="audio_url", upload=wav).status_code == 200
+    audio = Reference.objects.get(kind="audio")
+    silent = {"model": MODELSTREAM, "resolution": "720P", "duration": "5"}  # the switch off
+    html = signed_in.post("/create/preview/", silent).content.decode()
+    assert "720p · 5 s · silent" in html and "your audio file gives" not in html
+    html = signed_in.post(
+        "/create/preview/", {**silent, "audio_url": str(audio.id)}
+    ).content.decode()
+    assert "720p · 5 s · with audio (your audio file)" in html
+    assert "On: your audio file gives the video its sound." in html  # beside the switch (oob)
 
 
 def test_an_invalid_duration_shows_no_price(signed_in):
@@ -377,8 +393,8 @@ def test_an_invalid_submit_shows_every_error_beside_its_field_and_keeps_everythi
     )
     assert page.status_code == 200
     html = page.content.decode()
-    assert "less than or equal to 15" in field_block(html, "duration")
-    assert "greater than or equal to 0" in field_block(html, "seed")
+    assert "Choose a value from 2 to 15 s." in field_block(html, "duration")
+    assert "Choose a value from 0 to 2147483647." in field_block(html, "seed")
     assert "The audio lasts 1.0 s" in field_block(html, "audio_url")
     assert "Keep this prompt" in html and "keep this too" in html
     assert re.search(r'value="720P"[^>]*checked', field_block(html, "resolution"))

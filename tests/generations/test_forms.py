@@ -157,8 +157,8 @@ def test_modelstream_duration_accepts_whole_seconds_from_2_to_15(user, image_ref
 @pytest.mark.parametrize(
     ("duration", "message"),
     [
-        ("1", "Ensure this value is greater than or equal to 2."),
-        ("16", "Ensure this value is less than or equal to 15."),
+        ("1", "Choose a value from 2 to 15 s."),
+        ("16", "Choose a value from 2 to 15 s."),
         ("7.5", "Enter a whole number."),
         ("five", "Enter a whole number."),
     ],
@@ -204,8 +204,8 @@ def test_the_seed_takes_0_to_2147483647(user, image_ref, seed):
 @pytest.mark.parametrize(
     ("seed", "message"),
     [
-        ("-1", "Ensure this value is greater than or equal to 0."),
-        ("2147483648", "Ensure this value is less than or equal to 2147483647."),
+        ("-1", "Choose a value from 0 to 2147483647."),
+        ("2147483648", "Choose a value from 0 to 2147483647."),
         ("1.5", "Enter a whole number."),
     ],
 )
