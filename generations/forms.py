@@ -10,6 +10,7 @@ the id of a reference its owner stored before, under the same name.
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -158,14 +159,23 @@ def _enum_coerce(spec: CatalogField) -> Any:
     return str
 
 
+def _shown_options(spec: CatalogField) -> list:
+    """The options in the order the create page shows them: resolutions from low to high on
+    every model (providers list them either way), others as the catalog lists them."""
+    options = list(spec.options)
+    if spec.role == "resolution":
+        options.sort(key=lambda option: int(re.sub(r"\D", "", str(option.value)) or 0))
+    return options
+
+
 def _number_text(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def _form_field(spec: CatalogField) -> forms.Field:
     common: dict[str, Any] = {
-        "label": spec.label,
-        "help_text": spec.help,
+        "label": spec.shown_label,
+        "help_text": spec.shown_help,
         "required": spec.required,
     }
     if spec.default is not None:
@@ -224,7 +234,7 @@ def _form_field(spec: CatalogField) -> forms.Field:
         return forms.BooleanField(widget=forms.CheckboxInput(attrs={"role": "switch"}), **common)
     if spec.type == "enum":
         return forms.TypedChoiceField(
-            choices=[(option.value, option.label) for option in spec.options],
+            choices=[(option.value, option.shown_label) for option in _shown_options(spec)],
             coerce=_enum_coerce(spec),
             empty_value=None,
             widget=forms.RadioSelect,

@@ -200,10 +200,33 @@ def _who_grants(team: Team | None) -> str:
     return f"Ask the owners or admins of team {team.name}{who} for credits."
 
 
+# Fields every model shares come in the same order on the create page, whatever the order of
+# the provider's document (fields without a shared role follow, in the catalog's order).
+_SHOWN_ORDER = {
+    role: position
+    for position, role in enumerate(
+        (
+            "reference_image",
+            "prompt",
+            "negative_prompt",
+            "reference_audio",
+            "resolution",
+            "duration",
+            "prompt_expansion",
+            "multi_shot",
+            "audio_track",
+            "watermark",
+            "seed",
+        )
+    )
+}
+
+
 def _create_context(
     request: AuthenticatedRequest, model: CatalogModel, form: GenerationForm, **extra
 ):
-    rows = [_field_row(form=form, spec=spec, owner=request.user) for spec in model.fields]
+    shown = sorted(model.fields, key=lambda spec: _SHOWN_ORDER.get(spec.role or "", 99))
+    rows = [_field_row(form=form, spec=spec, owner=request.user) for spec in shown]
     return {
         "marked_rows": [row for row in rows if row.get("errors")],
         "models": list(catalog_models_available().values()),

@@ -47,6 +47,11 @@ class Option:
     label: str
     # What the option means for its field's role; a model switch carries this, not the value.
     role_value: Any = None
+    person_label: str = ""  # how the create page shows it (display only)
+
+    @property
+    def shown_label(self) -> str:
+        return self.person_label or self.label
 
     @property
     def meaning(self) -> Any:
@@ -83,6 +88,18 @@ class CatalogField:
     max_bytes: int | None = None
     min_seconds: float | None = None
     max_seconds: float | None = None
+    # What the create page says to a person (the provider's `label` and `help` describe the
+    # API); empty where the catalog gives none, and then the provider's words are shown.
+    person_label: str = ""
+    person_help: str = ""
+
+    @property
+    def shown_label(self) -> str:
+        return self.person_label or self.label
+
+    @property
+    def shown_help(self) -> str:
+        return self.person_help if self.person_label else self.help
 
     @property
     def is_file(self) -> bool:
@@ -316,7 +333,7 @@ def model_from_document(document: dict, source: str) -> CatalogModel:
                 step=raw.get("step"),
                 max_length=raw.get("max_length"),
                 options=tuple(
-                    Option(o["value"], o["label"], o.get("role_value"))
+                    Option(o["value"], o["label"], o.get("role_value"), o.get("person_label", ""))
                     for o in raw.get("options", ())
                 ),
                 example=raw.get("example"),
@@ -328,6 +345,8 @@ def model_from_document(document: dict, source: str) -> CatalogModel:
                 max_bytes=raw.get("max_bytes"),
                 min_seconds=raw.get("min_seconds"),
                 max_seconds=raw.get("max_seconds"),
+                person_label=raw.get("person", {}).get("label", ""),
+                person_help=raw.get("person", {}).get("help", ""),
             )
         )
 

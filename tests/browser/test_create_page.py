@@ -114,7 +114,7 @@ def test_a_bad_upload_and_an_out_of_range_value_say_what_to_do_and_keep_the_rest
     page.locator("[data-submit]").click()
     duration_error = page.locator("#field-duration .field-error")
     expect(duration_error).to_contain_text("15")
-    expect(page.locator(".form-error .error-links")).to_contain_text("Duration")
+    expect(page.locator(".form-error .error-links")).to_contain_text("Length")
     snap(page, "create-out-of-range")
     # Everything else came back as it was: text, choices and the uploaded picture.
     assert page.input_value("#id_prompt") == PROMPT
@@ -124,7 +124,7 @@ def test_a_bad_upload_and_an_out_of_range_value_say_what_to_do_and_keep_the_rest
     expect(page.locator("#field-img_url .reference-facts")).to_contain_text("sea.png")
 
     # The error summary links to the field; fixing it is enough to start the video.
-    page.locator(".error-links a", has_text="Duration").click()
+    page.locator(".error-links a", has_text="Length").click()
     page.fill("#id_duration", "3")
     page.locator("[data-submit]").click()
     page.wait_for_url(re.compile(r"/generations/[0-9a-f-]{36}/$"))
@@ -182,6 +182,20 @@ def test_the_wallet_range_marks_and_shortfall_speak_plainly(browse):
     # A new visit pays personally again.
     page.goto("/")
     expect(page.locator("#id_team")).to_have_value("")
+
+    # Labels and help speak to people: no parameter names, no true or false, on either model.
+    for model in ("wan2.6-i2v-flash", "wan-2.6-flash"):
+        page.locator(f"input[name=model][value='{model}']").check()
+        expect(page.locator("#model-form")).to_have_attribute("data-model", model)
+        texts = page.evaluate(
+            "[...document.querySelectorAll('#model-form label, #model-form legend,"
+            " #model-form .help, #model-form .condition-hint')].map(e => e.innerText)"
+        )
+        assert len(texts) > 15
+        for text in texts:
+            assert "_" not in text and not re.search(r"\b(true|false)\b", text.lower()), text
+    page.locator("input[name=model][value='wan2.6-i2v-flash']").check()
+    expect(page.locator("#model-form")).to_have_attribute("data-model", "wan2.6-i2v-flash")
 
     # An out-of-range duration is marked as it is typed, in the words the server would use.
     page.fill("#id_duration", "16")

@@ -101,9 +101,12 @@ def test_widgets_follow_the_schema(signed_in):
     assert 'data-seed-random="id_seed"' in seed and "Random" in seed
     assert 'placeholder="Leave blank for random"' in seed
     shot_type = field_block(html, "shot_type")
-    assert "<span>Single</span>" in shot_type and "<span>Multi</span>" in shot_type
+    assert (
+        "<span>One continuous shot</span>" in shot_type
+        and "<span>Several shots</span>" in shot_type
+    )
     assert 'data-condition-field="prompt_extend" data-condition-equals="true"' in shot_type
-    assert "Effective only when Prompt Extend is on." in shot_type
+    assert "Only while “Improve my prompt” is on." in shot_type
     prompt = field_block(html, "prompt")
     assert "<textarea" in prompt and 'data-counter-for="id_prompt" data-limit="1500"' in prompt
     assert 'placeholder="e.g., A high-fashion model walking in a neon corridor..."' in prompt
@@ -111,8 +114,8 @@ def test_widgets_follow_the_schema(signed_in):
     image = field_block(html, "img_url")
     assert 'type="file"' in image and "up to 20 MB" in image and "data-dropzone" in image
     # Help under every field.
-    assert "Length of the generated video, an integer in [2, 15], default 5s." in duration
-    assert "Leave empty for random." in seed
+    assert "How long the video runs. Longer videos cost more." in duration
+    assert "Leave it empty for a new one each time." in seed
 
 
 def test_the_page_has_no_inline_script_or_event_handler(signed_in):
@@ -463,3 +466,60 @@ def test_each_fields_help_is_tied_to_its_input(signed_in):
         assert f'aria-describedby="id_{name}_helptext"' in block
         assert f'id="id_{name}_helptext"' in block
     assert 'aria-describedby="id_resolution_helptext"' in field_block(html, "resolution")
+
+
+# --- Words for people ------------------------------------------------------------------------
+
+LABELS_AND_HELP = re.compile(
+    r'<(?:label|legend)[^>]*>(.*?)</(?:label|legend)>|<p class="(?:help|condition-hint)"[^>]*>(.*?)</p>',
+    re.S,
+)
+
+
+def _people_words(html: str) -> list[str]:
+    words = []
+    for label, help_text in LABELS_AND_HELP.findall(html):
+        text = re.sub(r"<[^>]+>", " ", label or help_text)
+        words.append(" ".join(text.split()))
+    return [text for text in words if text]
+
+
+@pytest.mark.parametrize("model", [MODELSTREAM, APIFRAME])
+def test_labels_and_help_speak_to_people_not_to_the_api(signed_in, model):
+    from generations.catalog import catalog
+
+    parameter_names = {f.name for m in catalog().values() for f in m.fields if "_" in f.name}
+    html = signed_in.get("/", {"model": model}).content.decode()
+    form = html[html.index('<div id="model-form"') :]
+    texts = _people_words(form)
+    assert len(texts) > 15
+    for text in texts:
+        lowered = text.lower()
+        assert not re.search(r"\b(true|false)\b", lowered), text
+        assert not any(name in lowered for name in parameter_names), text
+    # The provider's own description stays in the request preview and the API reference.
+    reference = signed_in.get("/api/").content.decode()
+    assert "Set to false for silent video output" in reference
+
+
+def test_shared_fields_come_in_the_same_order_and_show_values_alike(signed_in):
+    def order(model):
+        html = signed_in.get("/", {"model": model}).content.decode()
+        return re.findall(r'data-field="([a-z_]+)"', html)
+
+    from generations.catalog import catalog
+
+    def roles(model):
+        fields = {f.name: f.role for f in catalog()[model].fields}
+        return [fields[name] for name in order(model)]
+
+    shared = set(roles(MODELSTREAM)) & set(roles(APIFRAME))
+    assert [r for r in roles(MODELSTREAM) if r in shared] == [
+        r for r in roles(APIFRAME) if r in shared
+    ]
+    for model in (MODELSTREAM, APIFRAME):
+        resolution = field_block(
+            signed_in.get("/", {"model": model}).content.decode(), "resolution"
+        )
+        shown = re.findall(r"<span>(\d+p)</span>", resolution)
+        assert shown == ["720p", "1080p"], model
