@@ -9,6 +9,7 @@ the id of a reference its owner stored before, under the same name.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import uuid
@@ -400,7 +401,7 @@ def _read_value(spec: CatalogField, data: Mapping[str, Any]) -> Any:
 
 
 def _fit(spec: CatalogField, meaning: Any) -> Any:
-    """The target field's value that means `meaning`, or None when nothing fits."""
+    """The target field's value nearest to `meaning`, or None when nothing fits."""
     if meaning is None:
         return None
     if spec.type == "boolean":
@@ -412,12 +413,14 @@ def _fit(spec: CatalogField, meaning: Any) -> Any:
         for option in spec.options:
             if option.meaning == meaning or str(option.value).lower() == str(meaning).lower():
                 return option.value
-        numbers = sorted(
-            option.value for option in spec.options if isinstance(option.value, (int, float))
-        )
+        numbers = [
+            option.value
+            for option in spec.options
+            if isinstance(option.value, (int, float)) and not isinstance(option.value, bool)
+        ]
         if numeric and numbers:
-            # A duration between the target's steps becomes the next step up (as it is priced).
-            return next((value for value in numbers if value >= meaning), numbers[-1])
+            # The nearest step; halfway between two goes up.
+            return min(numbers, key=lambda value: (abs(value - meaning), -value))
         return None
     if spec.type in ("integer", "number") and numeric:
         value = meaning
@@ -427,29 +430,125 @@ def _fit(spec: CatalogField, meaning: Any) -> Any:
             value = min(value, spec.max)
         if spec.step:
             base = spec.min or 0
-            value = base + math.ceil((value - base) / spec.step - 1e-9) * spec.step
+            value = base + math.floor((value - base) / spec.step + 0.5) * spec.step
             if spec.max is not None and value > spec.max:
                 value -= spec.step
         return int(value) if spec.type == "integer" else value
     return None
 
 
+# A hidden input per role remembers what the person typed when a switch had to change it (or
+# drop it, for a role the new model lacks), with what it became: switching back while the field
+# still shows that, restores what was typed.
+REMEMBERED_PREFIX = "typed_"
+
+
+@dataclass(frozen=True)
+class CarriedValues:
+    initial: dict[str, Any]  # the target form's initial values, by field name
+    notes: dict[str, str]  # target field name -> what the switch changed, in words
+    remembered: dict[str, str]  # hidden input name -> what it remembers (JSON)
+
+
+def _remembered(data: Mapping[str, Any], role: str) -> tuple[Any, Any] | None:
+    raw = data.get(REMEMBERED_PREFIX + role)
+    if not raw:
+        return None
+    try:
+        memo = json.loads(raw)
+        return memo["typed"], memo["as"]
+    except (TypeError, ValueError, KeyError):
+        return None
+
+
+def _same(one: Any, other: Any) -> bool:
+    """Whether two meanings are the same value (`720P` and `720p` are)."""
+    if isinstance(one, bool) or isinstance(other, bool):
+        return one is other
+    if isinstance(one, str) and isinstance(other, str):
+        return one.lower() == other.lower()
+    return one == other
+
+
+def _said(spec: CatalogField, meaning: Any) -> str:
+    """A value as the create page says it ("12 s", "1080p")."""
+    if spec.type == "enum":
+        for option in spec.options:
+            if option.meaning == meaning or option.value == meaning:
+                return option.shown_label
+    if isinstance(meaning, float) and meaning.is_integer():
+        meaning = int(meaning)
+    return f"{meaning} {spec.unit}".strip()
+
+
+def _switch_note(spec: CatalogField, typed: Any, fitted: Any, source: CatalogModel) -> str:
+    if spec.type == "enum":
+        offered = [option.shown_label for option in spec.options]
+        takes = ", ".join(offered[:-1]) + " or " + offered[-1] if len(offered) > 1 else offered[0]
+    else:
+        takes = f"{_said(spec, spec.min)} to {_said(spec, spec.max)}"
+    typed_text = f"{typed:g} {spec.unit}".strip() if isinstance(typed, (int, float)) else str(typed)
+    return (
+        f"This model takes {takes}: your {typed_text} is now {_said(spec, fitted)}, the nearest. "
+        f"Switching back to {source.name} brings {typed_text} back."
+    )
+
+
 def values_carry_by_role(
     *, source: CatalogModel, target: CatalogModel, data: Mapping[str, Any]
-) -> dict[str, Any]:
+) -> CarriedValues:
     """Initial values for `target`'s form from what was typed in `source`'s, matched by role
-    (never by name: `audio` is a switch in one model and a file in the other). Roles the target
-    lacks are dropped; a value the target cannot take leaves its default."""
+    (never by name: `audio` is a switch in one model and a file in the other). A value the
+    target cannot take becomes its nearest allowed value, with a note beside the field; what was
+    typed is remembered, so switching back restores it. Roles the target lacks are remembered
+    too; a value that fits nowhere leaves the target's default."""
     if source.key == target.key:
-        return {spec.name: _read_value(spec, data) for spec in target.fields}
-    carried: dict[str, Any] = {}
+        initial = {spec.name: _read_value(spec, data) for spec in target.fields}
+        return CarriedValues(initial, {}, _memos_kept(data, handled=set()))
+    initial: dict[str, Any] = {}
+    notes: dict[str, str] = {}
+    remembered: dict[str, str] = {}
+    handled: set[str] = set()
     for spec in target.fields:
         if spec.role is None:
             continue
+        handled.add(spec.role)
         origin = source.field_for_role(spec.role)
-        if origin is None or origin.type in ("image", "audio") and origin.type != spec.type:
+        if origin is not None and origin.type in ("image", "audio") and origin.type != spec.type:
+            origin = None
+        current = _read_value(origin, data) if origin is not None else None
+        meaning = current
+        memo = _remembered(data, spec.role)
+        if memo is not None and _same(memo[1], current):
+            meaning = memo[0]  # untouched since the switch that changed it
+        value = _fit(spec, meaning)
+        if value is None:
             continue
-        value = _fit(spec, _read_value(origin, data))
-        if value is not None:
-            carried[spec.name] = value
-    return carried
+        initial[spec.name] = value
+        became = _read_value(spec, {spec.name: value})
+        if not _same(became, meaning):
+            notes[spec.name] = _switch_note(spec, meaning, value, source)
+            remembered[REMEMBERED_PREFIX + spec.role] = json.dumps({"typed": meaning, "as": became})
+    for origin in source.fields:
+        if origin.role is None or origin.role in handled:
+            continue
+        handled.add(origin.role)
+        meaning = _read_value(origin, data)
+        memo = _remembered(data, origin.role)
+        if memo is not None and _same(memo[1], meaning):
+            meaning = memo[0]
+        if meaning is not None:
+            remembered[REMEMBERED_PREFIX + origin.role] = json.dumps({"typed": meaning, "as": None})
+    remembered.update(_memos_kept(data, handled=handled))
+    return CarriedValues(initial, notes, remembered)
+
+
+def _memos_kept(data: Mapping[str, Any], *, handled: set[str]) -> dict[str, str]:
+    """What earlier switches remembered for roles neither model of this switch has."""
+    return {
+        name: data[name]
+        for name in data
+        if name.startswith(REMEMBERED_PREFIX)
+        and name[len(REMEMBERED_PREFIX) :] not in handled
+        and _remembered(data, name[len(REMEMBERED_PREFIX) :]) is not None
+    }

@@ -32,6 +32,8 @@ from studio.ratelimit import rate_limit_hit, rate_parse
 from .archives import archive_entries, zip_response
 from .catalog import CatalogField, CatalogModel, catalog
 from .forms import (
+    REMEMBERED_PREFIX,
+    CarriedValues,
     GenerationForm,
     ReferenceField,
     generation_form_class,
@@ -227,6 +229,16 @@ def _create_context(
 ):
     shown = sorted(model.fields, key=lambda spec: _SHOWN_ORDER.get(spec.role or "", 99))
     rows = [_field_row(form=form, spec=spec, owner=request.user) for spec in shown]
+    carried: CarriedValues | None = extra.pop("carried", None)
+    if carried is not None:
+        for row in rows:
+            row["switch_note"] = carried.notes.get(row["spec"].name, "")
+        extra["remembered"] = carried.remembered
+    elif form.is_bound:
+        # Keep what earlier switches remember through a submit that comes back with errors.
+        extra["remembered"] = {
+            name: value for name, value in form.data.items() if name.startswith(REMEMBERED_PREFIX)
+        }
     return {
         "marked_rows": [row for row in rows if row.get("errors")],
         "models": list(catalog_models_available().values()),
@@ -241,8 +253,9 @@ def _create_context(
 
 def _switched_form(
     request: AuthenticatedRequest, *, source: CatalogModel, target: CatalogModel
-) -> GenerationForm:
-    """The target model's form, filled by role from what the source model's form holds.
+) -> tuple[GenerationForm, CarriedValues]:
+    """The target model's form, filled by role from what the source model's form holds, with
+    what the switch changed (notes by field) and what it remembers for switching back.
 
     Uploads sent with it (the page without JavaScript) are validated and stored, so they carry
     across as references like everything else."""
@@ -253,8 +266,8 @@ def _switched_form(
         stored = references_store(owner=request.user, uploads=source_form.valid_uploads())
         for name, reference in stored.items():
             data[name] = str(reference.id)
-    initial = values_carry_by_role(source=source, target=target, data=data)
-    return generation_form_class(target)(owner=request.user, initial=initial)
+    carried = values_carry_by_role(source=source, target=target, data=data)
+    return generation_form_class(target)(owner=request.user, initial=carried.initial), carried
 
 
 @require_http_methods(["GET", "POST"])
@@ -270,13 +283,13 @@ def create(request: AuthenticatedRequest) -> HttpResponse:
         source = catalog().get(request.POST.get("current_model", "")) or model
         if source.key != model.key or request.POST.get("action") == "switch":
             # A model switch from the page without JavaScript: nothing is submitted.
-            form = _switched_form(request, source=source, target=model)
+            form, carried = _switched_form(request, source=source, target=model)
             if source.key != model.key:
                 notice = f"Switched to {model.name}; what you entered came along where it fits."
             return render(
                 request,
                 "generations/create.html",
-                _create_context(request, model, form, notice=notice),
+                _create_context(request, model, form, notice=notice, carried=carried),
             )
         upload_wait = _uploads_over_limit(request, len(request.FILES)) if request.FILES else None
         form = form_class(
@@ -349,9 +362,11 @@ def create_form(request: AuthenticatedRequest) -> HttpResponse:
     """The form of the model just picked (htmx swaps it in), carrying values across by role."""
     model = _model_from(request)
     source = catalog().get(request.POST.get("current_model", "")) or model
-    form = _switched_form(request, source=source, target=model)
+    form, carried = _switched_form(request, source=source, target=model)
     return render(
-        request, "generations/create.html#model-form", _create_context(request, model, form)
+        request,
+        "generations/create.html#model-form",
+        _create_context(request, model, form, carried=carried),
     )
 
 

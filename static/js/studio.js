@@ -341,7 +341,12 @@
     if (counter) updateCounter(counter);
   });
   document.addEventListener("change", function (event) {
-    if (event.target.closest && event.target.closest("form")) applyConditions();
+    if (!event.target.closest || !event.target.closest("form")) return;
+    applyConditions();
+    // A value the person picks themselves replaces the one a model switch chose.
+    var field = event.target.closest(".field");
+    var note = field && field.querySelector("[data-switch-note]");
+    if (note) note.remove();
   });
   document.addEventListener("click", function (event) {
     var copy = event.target.closest && event.target.closest("[data-copy]");

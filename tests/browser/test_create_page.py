@@ -66,14 +66,32 @@ def test_the_create_page_works_as_a_person_uses_it(browse):
     assert '"shot_type": "multi"' in body and "img_url" in body and "Bearer" in body
     snap(page, "create-modelstream")
 
-    # Another model: the form is swapped in place and keeps what was entered, by role.
+    # Another model: the form is swapped in place and keeps what was entered, by role. Apiframe
+    # has no 12 s: the nearest length is chosen and the field says so.
     page.check('input[name=model][value="wan-2.6-flash"]', force=True)
     page.wait_for_selector('#model-form[data-model="wan-2.6-flash"]')
     assert page.input_value("#id_prompt") == PROMPT
-    assert page.is_checked('input[name=duration][value="15"]')
+    assert page.is_checked('input[name=duration][value="10"]')
+    expect(page.locator("#field-duration .switch-note")).to_contain_text(
+        "your 12 s is now 10 s, the nearest"
+    )
     assert page.is_checked("#id_enable_prompt_expansion")
     assert page.is_checked("#id_multi_shots")
     assert "640×360 px" in page.inner_text("#field-image .reference-facts")
+    page.wait_for_function("document.querySelector('#live-price').innerText.includes('7 credits')")
+    snap(page, "create-switch-note")
+
+    # Back to ModelStream: the 12 s typed there comes back, without a note.
+    page.check('input[name=model][value="wan2.6-i2v-flash"]', force=True)
+    page.wait_for_selector('#model-form[data-model="wan2.6-i2v-flash"]')
+    assert page.input_value("#id_duration") == "12"
+    expect(page.locator(".switch-note")).to_have_count(0)
+
+    # Picking a length by hand on Apiframe replaces the note and is what travels from then on.
+    page.check('input[name=model][value="wan-2.6-flash"]', force=True)
+    page.wait_for_selector('#model-form[data-model="wan-2.6-flash"]')
+    page.check('input[name=duration][value="15"]', force=True)
+    expect(page.locator("#field-duration .switch-note")).to_have_count(0)
     page.wait_for_function("document.querySelector('#live-price').innerText.includes('10 credits')")
     page.click(".api-request summary")
     assert "wanParams" in page.inner_text("#api-request-body")

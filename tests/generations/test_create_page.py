@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape as html_unescape
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -153,13 +154,37 @@ def test_switching_models_swaps_the_form_and_carries_values_by_role(signed_in):
     assert 'name="current_model" value="wan-2.6-flash"' in html
     assert "Waves at dusk" in html
     assert re.search(r'value="720p"[^>]*checked', field_block(html, "resolution"))
-    assert re.search(r'value="15"[^>]*checked', field_block(html, "duration"))
+    assert re.search(r'value="10"[^>]*checked', field_block(html, "duration"))
+    assert "your 12 s is now 10 s, the nearest" in field_block(html, "duration")
     assert not re.search(r'name="audio_enabled"[^>]*checked', html)
     assert re.search(r'name="enable_prompt_expansion"[^>]*checked', html)
     assert re.search(r'name="multi_shots"[^>]*checked', html)
     assert re.search(rf'name="image" value="{reference_id}"[^>]*checked', html)
-    # The price shown is the swapped form's: 720p, 15 s, silent.
-    assert "<strong>5</strong> credits" in html
+    # The price shown is the swapped form's: 720p, 10 s, silent.
+    assert "720p · 10 s · silent" in html
+
+
+def test_switching_back_restores_the_typed_length_and_drops_the_note(signed_in):
+    there = signed_in.post(
+        "/create/form/",
+        {"model": APIFRAME, "current_model": MODELSTREAM, "duration": "12", "watermark": "on"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    remembered = dict(re.findall(r'<input type="hidden" name="(typed_\w+)" value="([^"]*)"', there))
+    assert set(remembered) == {"typed_duration", "typed_watermark"}
+    back = signed_in.post(
+        "/create/form/",
+        {
+            "model": MODELSTREAM,
+            "current_model": APIFRAME,
+            "duration": "10",
+            **{name: html_unescape(value) for name, value in remembered.items()},
+        },
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert re.search(r'name="duration" value="12"', back)
+    assert re.search(r'name="watermark"[^>]*checked', back)
+    assert "the nearest" not in back and 'name="typed_' not in back
 
 
 def test_switching_without_javascript_keeps_what_was_typed_and_submits_nothing(signed_in):

@@ -380,11 +380,11 @@ def test_switching_to_apiframe_carries_values_by_role(user, image_ref, audio_ref
     }
     carried = values_carry_by_role(
         source=catalog_get(MODELSTREAM), target=catalog_get(APIFRAME), data=data
-    )
+    ).initial
     assert carried == {
         "image": str(image_ref.id),
         "prompt": "Waves at dusk",
-        "duration": 10,  # 7 s costs the 10 s step; Apiframe has 5, 10, 15
+        "duration": 5,  # Apiframe has 5, 10, 15: 7 s is nearest to 5 s
         "resolution": "720p",
         "negative_prompt": "blur",
         "audio": str(audio_ref.id),  # the file goes to the file
@@ -409,7 +409,7 @@ def test_switching_to_modelstream_never_puts_the_audio_file_in_the_audio_switch(
     }
     carried = values_carry_by_role(
         source=catalog_get(APIFRAME), target=catalog_get(MODELSTREAM), data=data
-    )
+    ).initial
     assert carried == {
         "img_url": str(image_ref.id),
         "prompt": "Waves",
@@ -422,12 +422,51 @@ def test_switching_to_modelstream_never_puts_the_audio_file_in_the_audio_switch(
     }
 
 
-@pytest.mark.parametrize(("typed", "carried"), [("2", 5), ("5", 5), ("6", 10), ("11", 15)])
-def test_a_duration_between_steps_carries_as_the_next_step_up(typed, carried):
+@pytest.mark.parametrize(
+    ("typed", "carried"),
+    [("2", 5), ("3", 5), ("5", 5), ("7", 5), ("8", 10), ("12", 10), ("13", 15), ("15", 15)],
+)
+def test_a_duration_between_steps_carries_as_the_nearest_step(typed, carried):
     values = values_carry_by_role(
         source=catalog_get(MODELSTREAM), target=catalog_get(APIFRAME), data={"duration": typed}
     )
-    assert values["duration"] == carried
+    assert values.initial["duration"] == carried
+    if int(typed) == carried:
+        assert not values.notes
+    else:
+        assert values.notes == {
+            "duration": f"This model takes 5 s, 10 s or 15 s: your {typed} s is now {carried} s, "
+            f"the nearest. Switching back to {catalog_get(MODELSTREAM).name} brings {typed} s back."
+        }
+
+
+def test_switching_back_restores_what_was_typed_unless_it_was_changed_since():
+    modelstream, apiframe = catalog_get(MODELSTREAM), catalog_get(APIFRAME)
+    there = values_carry_by_role(
+        source=modelstream, target=apiframe, data={"duration": "12", "watermark": "on"}
+    )
+    assert there.initial["duration"] == 10
+    # The page posts Apiframe's form with what the switch remembered.
+    back = values_carry_by_role(
+        source=apiframe, target=modelstream, data={"duration": "10", **there.remembered}
+    )
+    assert back.initial["duration"] == 12
+    assert back.initial["watermark"] is True  # Apiframe has no watermark; it comes back too
+    assert not back.notes and not back.remembered
+    # Once the person picks another length on Apiframe, that choice is what goes back.
+    changed = values_carry_by_role(
+        source=apiframe, target=modelstream, data={"duration": "15", **there.remembered}
+    )
+    assert changed.initial["duration"] == 15
+
+
+def test_a_remembered_value_that_cannot_be_read_is_ignored():
+    values = values_carry_by_role(
+        source=catalog_get(APIFRAME),
+        target=catalog_get(MODELSTREAM),
+        data={"duration": "10", "typed_duration": "{not json"},
+    )
+    assert values.initial["duration"] == 10
 
 
 def test_values_that_cannot_be_read_are_left_to_the_defaults():
@@ -436,4 +475,4 @@ def test_values_that_cannot_be_read_are_left_to_the_defaults():
         target=catalog_get(APIFRAME),
         data={"duration": "abc", "resolution": "8K", "img_url": "not-an-id", "seed": "nan"},
     )
-    assert not {"duration", "resolution", "image", "seed"} & set(values)
+    assert not {"duration", "resolution", "image", "seed"} & set(values.initial)
