@@ -586,15 +586,16 @@ def _waiting_label(generation: Generation) -> str:
 NOTICE_WINDOW = timedelta(minutes=30)
 
 
-NOTICES_SHOWN = 5
+NOTICES_LISTED = 8  # the header's list of recent endings
 
 
 def generation_notices_for(
-    *, viewer: User, seen: list[str], exclude: str = ""
+    *, viewer: User, exclude: str = ""
 ) -> tuple[list[Generation], bool]:
-    """The viewer's own generations that ended in the last NOTICE_WINDOW and are not in `seen`
-    (newest first, at most NOTICES_SHOWN; a cancelled one is the viewer's own doing), and
-    whether any of theirs is still unfinished. One query: every page of the studio asks."""
+    """The viewer's own generations that ended in the last NOTICE_WINDOW (newest first, at most
+    NOTICES_LISTED; a cancelled one is the viewer's own doing), and whether any of theirs but
+    `exclude` (the generation whose page is open) is still unfinished. One query: every page
+    of the studio asks."""
     State = Generation.State
     ended = (State.SUCCEEDED, State.FAILED, State.EXPIRED)
     unfinished = [state for state in State.values if state not in Generation.FINAL_STATES]
@@ -603,30 +604,23 @@ def generation_notices_for(
         .only("id", "state", "prompt", "finished_at")
         .order_by()  # the halves of a union are not ordered; the whole is
     )
-    skip = [key for key in (_uuid_or_none(i) for i in [*seen, exclude]) if key]
-    if skip:
-        rows = rows.exclude(pk__in=skip)
     # Two halves joined in one query, each a short range of the index generation_owner_ended
     # (as one OR, the database reads every generation of the person).
     recent = rows.filter(state__in=ended, finished_at__gte=timezone.now() - NOTICE_WINDOW)
     pending = rows.filter(state__in=unfinished)
-    # The ended ones first, newest first; then (finished_at empty) one unfinished, if any.
+    # The ended ones first, newest first; then (finished_at empty) two unfinished, if any: one
+    # may be `exclude`.
     found = list(
         recent.union(pending, all=True).order_by(F("finished_at").desc(nulls_last=True))[
-            : NOTICES_SHOWN + 1
+            : NOTICES_LISTED + 2
         ]
     )
-    finished = [g for g in found if g.state in ended][:NOTICES_SHOWN]
-    # Past NOTICES_SHOWN ended ones an unfinished one would not show here: keep asking.
-    any_unfinished = len(found) > NOTICES_SHOWN or any(g.state in unfinished for g in found)
+    finished = [g for g in found if g.state in ended][:NOTICES_LISTED]
+    # Past NOTICES_LISTED ended ones, an unfinished one would not show here: keep asking.
+    any_unfinished = len(finished) == NOTICES_LISTED and len(found) > NOTICES_LISTED or any(
+        g.state in unfinished and str(g.id) != exclude for g in found
+    )
     return finished, any_unfinished
-
-
-def _uuid_or_none(value: Any) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
 
 
 def generations_health() -> dict[str, Any]:

@@ -623,7 +623,10 @@ def detail(request: AuthenticatedRequest, id: str) -> HttpResponse:
 def notices(request: AuthenticatedRequest) -> HttpResponse:
     """The notices region's content: generations that ended while their maker was elsewhere
     (asked for by the region itself while something of theirs is unfinished)."""
-    context = {"notices": notices_for(request, exclude=request.GET.get("exclude", ""))}
+    context = {
+        "notices": notices_for(request, exclude=request.GET.get("exclude", "")),
+        "oob": True,
+    }
     response = render(request, "generations/notices.html#notices-body", context)
     response["Cache-Control"] = "no-store"
     return response
@@ -631,11 +634,8 @@ def notices(request: AuthenticatedRequest) -> HttpResponse:
 
 @require_POST
 def notices_dismiss(request: AuthenticatedRequest) -> HttpResponse:
-    """Dismiss the notices shown: those generations are seen."""
+    """Dismiss a toast (the page without JavaScript): that generation is seen."""
     notices_mark_seen(request, request.POST.getlist("id"))
-    if request.htmx:
-        context = {"notices": notices_for(request, exclude=request.POST.get("exclude", ""))}
-        return render(request, "generations/notices.html#notices-body", context)
     return HttpResponseRedirect(_next_url(request, reverse("generations:gallery")), status=303)
 
 

@@ -323,6 +323,43 @@
     button._copyTimer = window.setTimeout(function () { button.textContent = label; }, 2000);
   }
 
+  // --- Toasts ---------------------------------------------------------------------------------
+  // Each toast leaves by itself (a CSS animation); here they are removed once gone, kept to the
+  // newest three, and the stack moves to another corner when it would cover a primary action.
+
+  var TOASTS_SHOWN = 3;
+  var TOAST_SPOTS = [[], ["at-left"], ["at-top"], ["at-top", "at-left"]];
+
+  function overlaps(a, b) {
+    return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  }
+
+  function placeToasts() {
+    var region = document.getElementById("generation-notices");
+    if (!region) return;
+    var toasts = region.querySelectorAll("[data-toast]");
+    for (var i = 0; i < toasts.length - TOASTS_SHOWN; i++) toasts[i].remove();
+    if (!region.querySelector("[data-toast]")) return;
+    var actions = Array.prototype.filter.call(
+      document.querySelectorAll("[data-submit], [data-primary-action]"),
+      function (element) { return element.offsetParent !== null; }
+    ).map(function (element) { return element.getBoundingClientRect(); });
+    for (var s = 0; s < TOAST_SPOTS.length; s++) {
+      region.classList.remove("at-left", "at-top");
+      TOAST_SPOTS[s].forEach(function (name) { region.classList.add(name); });
+      var box = region.getBoundingClientRect();
+      if (!actions.some(function (rect) { return overlaps(box, rect); })) return;
+    }
+    region.classList.remove("at-left", "at-top");
+  }
+
+  var placing = false;
+  function placeToastsSoon() {
+    if (placing) return;
+    placing = true;
+    window.requestAnimationFrame(function () { placing = false; placeToasts(); });
+  }
+
   // --- Wiring ---------------------------------------------------------------------------------
 
   function enhance(root) {
@@ -349,6 +386,14 @@
     if (note) note.remove();
   });
   document.addEventListener("click", function (event) {
+    var close = event.target.closest && event.target.closest("[data-toast-close]");
+    if (close) {
+      // Showing it already counted as seeing it: without JavaScript the form says so again.
+      event.preventDefault();
+      close.closest("[data-toast]").remove();
+      placeToastsSoon();
+      return;
+    }
     var copy = event.target.closest && event.target.closest("[data-copy]");
     if (copy) { copyFrom(copy); return; }
     var button = event.target.closest && event.target.closest("[data-seed-random]");
@@ -359,6 +404,14 @@
     input.dispatchEvent(new Event("input", { bubbles: true }));
     input.dispatchEvent(new Event("change", { bubbles: true }));
   });
-  document.addEventListener("DOMContentLoaded", function () { enhance(document); });
+  document.addEventListener("animationend", function (event) {
+    if (event.animationName === "toast-leave" && event.target.matches("[data-toast]")) {
+      event.target.remove();
+    }
+  });
+  document.addEventListener("DOMContentLoaded", function () { enhance(document); placeToasts(); });
   document.addEventListener("htmx:load", function (event) { enhance(event.target); });
+  document.addEventListener("htmx:afterSettle", placeToastsSoon);
+  window.addEventListener("scroll", placeToastsSoon, { passive: true });
+  window.addEventListener("resize", placeToastsSoon);
 })();

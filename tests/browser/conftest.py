@@ -34,6 +34,7 @@ SCREENSHOTS = ARTIFACTS / "screenshots"
 AXE_SOURCE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
 VIEWPORTS = {
     "desktop": {"width": 1280, "height": 900},
+    "wide": {"width": 1440, "height": 900},
     "phone": {"width": 390, "height": 844},
 }
 
@@ -122,14 +123,15 @@ def browse(live_stack, chromium):
         context.close()
 
 
-def snap(page, name: str, *, full_page: bool = True) -> Path:
-    """Save a screenshot under test-artifacts/screenshots/ (a folder CI keeps)."""
+def snap(page, name: str, *, full_page: bool = True, animations: str = "disabled") -> Path:
+    """Save a screenshot under test-artifacts/screenshots/ (a folder CI keeps). Animations are
+    stopped at their end unless `animations="allow"` (a toast's end is its leaving)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     if full_page:
         # From the top: a sticky part (the create page's price) is drawn where the scroll left it.
         page.evaluate("window.scrollTo(0, 0)")
-    page.screenshot(path=str(path), full_page=full_page, animations="disabled")
+    page.screenshot(path=str(path), full_page=full_page, animations=animations)
     return path
 
 

@@ -179,7 +179,16 @@ def test_while_something_is_unfinished_every_page_asks_for_notices(signed_in, us
     assert f"/generations/notices/?exclude={running.id}" in own
 
 
-def test_a_generation_that_ends_while_its_maker_is_elsewhere_brings_a_notice_with_a_link(
+def _toasts(html: str) -> str:
+    region = _region(html)
+    return region[: region.index('<span id="notice-poll"')]
+
+
+def _header_list(html: str) -> str:
+    return html[html.index('<div id="notice-items"') : html.index("</header>")]
+
+
+def test_a_generation_that_ends_while_its_maker_is_elsewhere_brings_a_toast_once_then_a_list_entry(
     signed_in, user
 ):
     running = make_generation(owner=user, state="running", prompt="Foxes in the <snow>")
@@ -192,25 +201,43 @@ def test_a_generation_that_ends_while_its_maker_is_elsewhere_brings_a_notice_wit
 
     assert "Your video is ready:" in visible_text(notice)
     assert f'<a href="/generations/{running.id}/">Foxes in the &lt;snow&gt;</a>' in notice
-    assert "hx-trigger" not in notice  # nothing else unfinished: it stops asking
-    # It stays on the other pages until it is seen...
-    assert "Your video is ready" in signed_in.get("/gallery/").content.decode()
-    signed_in.get(f"/generations/{running.id}/")
-    assert "Your video is ready" not in signed_in.get("/gallery/").content.decode()
+    assert 'class="toast toast-succeeded" data-toast' in notice
+    # The poller is renewed without a question (nothing else unfinished) and the header's list
+    # gets the ending too.
+    assert '<span id="notice-poll" hidden hx-swap-oob="true"></span>' in notice
+    assert 'id="notice-items" hx-swap-oob="true"' in notice
+    # Shown once: the next page has no toast for it, but the header's list keeps it.
+    page = signed_in.get("/gallery/").content.decode()
+    assert "data-toast" not in _toasts(page)
+    assert "Foxes in the &lt;snow&gt;" in _header_list(page)
+    assert '<span class="notice-count" id="notice-count">1</span>' in page
 
 
-def test_a_notice_can_be_dismissed_and_failures_are_told_too(signed_in, user):
+def test_a_toast_can_be_dismissed_without_javascript_and_failures_are_told_too(signed_in, user):
     failed = make_generation(owner=user, state="failed")
     cancelled = make_generation(owner=user, state="cancelled")  # one's own doing: no notice
     notice = signed_in.get("/generations/notices/").content.decode()
     assert "It did not work out:" in visible_text(notice)
     assert str(cancelled.id) not in notice
+    assert 'action="/generations/notices/dismiss/"' in notice and 'aria-label="Dismiss"' in notice
 
     response = signed_in.post(
-        "/generations/notices/dismiss/", {"id": [failed.id]}, headers={"HX-Request": "true"}
+        "/generations/notices/dismiss/", {"id": [failed.id], "next": "/account/"}
     )
-    assert response.status_code == 200 and "did not work out" not in response.content.decode()
-    assert "did not work out" not in signed_in.get("/gallery/").content.decode()
+    assert response.status_code == 303 and response["Location"] == "/account/"
+    assert "data-toast" not in _toasts(signed_in.get("/gallery/").content.decode())
+
+
+def test_at_most_three_toasts_and_the_rest_are_counted_under_notices(signed_in, user):
+    for number in range(5):
+        make_generation(owner=user, state="succeeded", prompt=f"Take {number}")
+    page = signed_in.get("/account/").content.decode()
+    toasts = _toasts(page)
+    assert toasts.count("data-toast>") == 3
+    assert "2 more under Notices" in visible_text(toasts)
+    assert _header_list(page).count("<li>") == 5
+    # All five count as seen: none comes back as a toast.
+    assert "data-toast" not in _toasts(signed_in.get("/account/").content.decode())
 
 
 def test_an_old_ending_or_someone_elses_brings_no_notice(signed_in, user):
@@ -218,15 +245,16 @@ def test_an_old_ending_or_someone_elses_brings_no_notice(signed_in, user):
     Generation.objects.filter(pk=old.id).update(finished_at=timezone.now() - timedelta(hours=2))
     other = make_user(username="someone", credits=50)
     make_generation(owner=other, state="failed")
-    assert 'generation-notice"' not in signed_in.get("/generations/notices/").content.decode()
+    notice = signed_in.get("/generations/notices/").content.decode()
+    assert "data-toast" not in notice and "<li>" not in notice
 
 
 def test_notices_are_the_newest_endings_and_asking_goes_on_while_one_is_unfinished(user):
-    from generations.selectors import NOTICES_SHOWN, generation_notices_for
+    from generations.selectors import NOTICES_LISTED, generation_notices_for
 
     now = timezone.now()
     ended = []
-    for minutes in range(NOTICES_SHOWN + 1):  # one more than is shown, 0 to 5 minutes ago
+    for minutes in range(NOTICES_LISTED + 1):  # one more than is listed
         generation = make_generation(owner=user, state="succeeded")
         Generation.objects.filter(pk=generation.id).update(
             finished_at=now - timedelta(minutes=minutes)
@@ -234,14 +262,14 @@ def test_notices_are_the_newest_endings_and_asking_goes_on_while_one_is_unfinish
         ended.append(generation)
     running = make_generation(owner=user, state="running")
 
-    notices, asking = generation_notices_for(viewer=user, seen=[str(ended[0].id)])
-    assert [g.id for g in notices] == [g.id for g in ended[1:]]  # newest first, seen left out
-    assert asking  # the running one still counts, though it does not show
+    notices, asking = generation_notices_for(viewer=user)
+    assert [g.id for g in notices] == [g.id for g in ended[:NOTICES_LISTED]]  # newest first
+    assert asking
+    # On the running one's own page, that one does not count (its page follows it).
+    Generation.objects.filter(pk__in=[g.id for g in ended[:3]]).update(deleted_at=now)
+    assert generation_notices_for(viewer=user, exclude=str(running.id)) == (ended[3:], False)
+    assert generation_notices_for(viewer=user)[1]
 
     Generation.objects.filter(pk=running.id).update(state="cancelled", finished_at=now)
-    notices, asking = generation_notices_for(viewer=user, seen=[])
-    assert [g.id for g in notices] == [g.id for g in ended[:NOTICES_SHOWN]]
-    assert asking  # more endings than are shown: keep asking
-
-    notices, asking = generation_notices_for(viewer=user, seen=[str(g.id) for g in ended[:2]])
-    assert [g.id for g in notices] == [g.id for g in ended[2:]] and not asking
+    notices, asking = generation_notices_for(viewer=user)
+    assert [g.id for g in notices] == [g.id for g in ended[3:]] and not asking
