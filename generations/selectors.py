@@ -589,9 +589,7 @@ NOTICE_WINDOW = timedelta(minutes=30)
 NOTICES_LISTED = 8  # the header's list of recent endings
 
 
-def generation_notices_for(
-    *, viewer: User, exclude: str = ""
-) -> tuple[list[Generation], bool]:
+def generation_notices_for(*, viewer: User, exclude: str = "") -> tuple[list[Generation], bool]:
     """The viewer's own generations that ended in the last NOTICE_WINDOW (newest first, at most
     NOTICES_LISTED; a cancelled one is the viewer's own doing), and whether any of theirs but
     `exclude` (the generation whose page is open) is still unfinished. One query: every page
@@ -617,8 +615,10 @@ def generation_notices_for(
     )
     finished = [g for g in found if g.state in ended][:NOTICES_LISTED]
     # Past NOTICES_LISTED ended ones, an unfinished one would not show here: keep asking.
-    any_unfinished = len(finished) == NOTICES_LISTED and len(found) > NOTICES_LISTED or any(
-        g.state in unfinished and str(g.id) != exclude for g in found
+    any_unfinished = (
+        len(finished) == NOTICES_LISTED
+        and len(found) > NOTICES_LISTED
+        or any(g.state in unfinished and str(g.id) != exclude for g in found)
     )
     return finished, any_unfinished
 
