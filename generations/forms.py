@@ -503,8 +503,8 @@ def values_carry_by_role(
     typed is remembered, so switching back restores it. Roles the target lacks are remembered
     too; a value that fits nowhere leaves the target's default."""
     if source.key == target.key:
-        initial = {spec.name: _read_value(spec, data) for spec in target.fields}
-        return CarriedValues(initial, {}, _memos_kept(data, handled=set()))
+        same = {spec.name: _read_value(spec, data) for spec in target.fields}
+        return CarriedValues(same, {}, _memos_kept(data, handled=set()))
     initial: dict[str, Any] = {}
     notes: dict[str, str] = {}
     remembered: dict[str, str] = {}
