@@ -1,9 +1,12 @@
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
 from studio.http import AuthenticatedRequest
 
@@ -12,28 +15,35 @@ from .ledger import credits_adjust_many, wallet_for_team, wallet_for_user
 from .models import LedgerEntry, Membership, Team, User, Wallet
 
 
+def _apply_adjustment(
+    modeladmin, request: AuthenticatedRequest, form: CreditAdjustmentForm, wallets
+) -> None:
+    """Apply a valid grant or deduction to every wallet and say what happened."""
+    amount, reason = form.cleaned_data["amount"], form.cleaned_data["reason"]
+    changed, refused = credits_adjust_many(
+        wallets=wallets, amount=amount, actor=request.user, reason=reason
+    )
+    verb = "Granted" if amount > 0 else "Deducted"
+    if changed:
+        modeladmin.message_user(
+            request,
+            f"{verb} {abs(amount)} credits on {len(changed)} wallet(s): "
+            + ", ".join(w.owner_label for w in changed),
+            messages.SUCCESS,
+        )
+    for wallet, error in refused:
+        modeladmin.message_user(
+            request, f"Not changed for {wallet.owner_label}: {error}", messages.ERROR
+        )
+
+
 def _adjust_credits(
     modeladmin, request: AuthenticatedRequest, queryset: QuerySet, wallets
 ) -> HttpResponse | None:
     """The shared admin action: ask for an amount and a reason, then apply it to every wallet."""
     form = CreditAdjustmentForm(request.POST if "apply" in request.POST else None)
     if "apply" in request.POST and form.is_valid():
-        amount, reason = form.cleaned_data["amount"], form.cleaned_data["reason"]
-        changed, refused = credits_adjust_many(
-            wallets=wallets, amount=amount, actor=request.user, reason=reason
-        )
-        verb = "Granted" if amount > 0 else "Deducted"
-        if changed:
-            modeladmin.message_user(
-                request,
-                f"{verb} {abs(amount)} credits on {len(changed)} wallet(s): "
-                + ", ".join(w.owner_label for w in changed),
-                messages.SUCCESS,
-            )
-        for wallet, error in refused:
-            modeladmin.message_user(
-                request, f"Not changed for {wallet.owner_label}: {error}", messages.ERROR
-            )
+        _apply_adjustment(modeladmin, request, form, wallets)
         return None
     context = {
         **modeladmin.admin_site.each_context(request),
@@ -48,8 +58,54 @@ def _adjust_credits(
     return TemplateResponse(request, "admin/accounts/adjust_credits.html", context)
 
 
+class CreditsFromTheirPage:
+    """A grant or deduction from a person's or a team's own admin page: "Grant or deduct
+    credits" beside History, then amount, reason, done. The same form, ledger call and
+    permission as the list's action (changing that person or team)."""
+
+    change_form_template = "admin/accounts/change_form_with_credits.html"
+
+    def wallet_of(self, obj):
+        raise NotImplementedError
+
+    def get_urls(self):
+        opts = self.model._meta
+        own = [
+            path(
+                "<path:object_id>/credits/",
+                self.admin_site.admin_view(self.credits_view),
+                name=f"{opts.app_label}_{opts.model_name}_credits",
+            )
+        ]
+        return own + super().get_urls()
+
+    def credits_view(self, request: AuthenticatedRequest, object_id: str) -> HttpResponse:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        opts = self.model._meta
+        wallet = self.wallet_of(obj)
+        form = CreditAdjustmentForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            _apply_adjustment(self, request, form, [wallet])
+            return HttpResponseRedirect(
+                reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Grant or deduct credits: {wallet.owner_label}",
+            "form": form,
+            "wallets": [wallet],
+            "opts": opts,
+            "original": obj,
+        }
+        return TemplateResponse(request, "admin/accounts/adjust_credits.html", context)
+
+
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(CreditsFromTheirPage, BaseUserAdmin):
     list_display = ("username", "email", "is_staff", "balance", "date_joined")
     actions = ["adjust_credits"]
 
@@ -65,6 +121,9 @@ class UserAdmin(BaseUserAdmin):
     def adjust_credits(self, request, queryset):
         return _adjust_credits(self, request, queryset, [wallet_for_user(user=u) for u in queryset])
 
+    def wallet_of(self, obj):
+        return wallet_for_user(user=obj)
+
 
 class MembershipInline(admin.TabularInline):
     model = Membership
@@ -75,7 +134,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(CreditsFromTheirPage, admin.ModelAdmin):
     list_display = ("name", "slug", "balance", "created_at")
     prepopulated_fields = {"slug": ("name",)}
     search_fields = ("name", "slug")
@@ -93,6 +152,9 @@ class TeamAdmin(admin.ModelAdmin):
     @admin.action(description="Grant or deduct credits")
     def adjust_credits(self, request, queryset):
         return _adjust_credits(self, request, queryset, [wallet_for_team(team=t) for t in queryset])
+
+    def wallet_of(self, obj):
+        return wallet_for_team(team=obj)
 
 
 @admin.register(Wallet)

@@ -20,7 +20,7 @@ class CreditAdjustmentForm(forms.Form):
     """An admin's grant (positive) or deduction (negative), with the reason the ledger keeps."""
 
     amount = forms.IntegerField(
-        help_text="Credits to add to each selected wallet; a negative number deducts.",
+        help_text="Credits to add (to each wallet, when several are chosen); a negative number deducts.",
         min_value=-1_000_000,
         max_value=1_000_000,
     )

@@ -6,6 +6,11 @@ from generations import views as generation_views
 
 from . import health
 
+# The admin says whose it is: the studio's name, not the framework's.
+admin.site.site_header = "Studio administration"
+admin.site.site_title = "Studio admin"
+admin.site.index_title = "Run the studio"
+
 urlpatterns = [
     path("admin/usage/", account_views.usage, name="admin-usage"),
     path("admin/", admin.site.urls),

@@ -244,3 +244,60 @@ def test_the_usage_page_is_for_staff_only(client):
 def test_an_invalid_period_says_so(admin_client):
     page = admin_client.get("/admin/usage/?start=2026-05-02&end=2026-05-01")
     assert "The end must not be before the start." in page.content.decode()
+
+
+def test_a_grant_from_a_persons_page_takes_two_clicks(admin_client):
+    ada = make_user(username="ada")
+    change = admin_client.get(f"/admin/accounts/user/{ada.pk}/change/").content.decode()
+    # Click one: the link beside History.
+    url = f"/admin/accounts/user/{ada.pk}/credits/"
+    assert f'href="{url}" class="credits-link">Grant or deduct credits</a>' in change
+    form = admin_client.get(url).content.decode()
+    assert 'name="amount"' in form and 'name="reason"' in form and 'value="Done"' in form
+    assert "ada — balance 0" in form
+    # Click two: amount, reason, done; back on their page with what happened.
+    response = admin_client.post(url, {"amount": "40", "reason": "Festival entry"}, follow=True)
+    assert response.redirect_chain == [(f"/admin/accounts/user/{ada.pk}/change/", 302)]
+    assert "Granted 40 credits on 1 wallet(s): ada" in response.content.decode()
+    entry = LedgerEntry.objects.get(wallet__user=ada)
+    assert (entry.kind, entry.amount, entry.reason, entry.actor) == (
+        "grant",
+        40,
+        "Festival entry",
+        admin_client.admin,
+    )
+    assert_ledger_balanced()
+
+
+def test_a_grant_from_a_teams_page_and_its_mistakes_stay_on_the_form(admin_client):
+    team = Team.objects.create(name="Night Crew", slug="night-crew")
+    url = f"/admin/accounts/team/{team.pk}/credits/"
+    assert url in admin_client.get(f"/admin/accounts/team/{team.pk}/change/").content.decode()
+    page = admin_client.post(url, {"amount": "0", "reason": "  "})
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "Enter an amount other than 0." in html and "This field is required." in html
+    refused = admin_client.post(url, {"amount": "-5", "reason": "Correction"}, follow=True)
+    assert "Not changed for Team Night Crew" in refused.content.decode()
+    admin_client.post(url, {"amount": "12", "reason": "Pilot"})
+    assert wallet_for_team(team=team).balance == 12
+
+
+def test_the_grant_from_a_page_needs_the_same_permission_as_the_action(client):
+    from django.contrib.auth.models import Permission
+
+    ada = make_user(username="ada")
+    viewer = make_user(username="viewer", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_user"))
+    client.force_login(viewer)
+    url = f"/admin/accounts/user/{ada.pk}/credits/"
+    assert url not in client.get(f"/admin/accounts/user/{ada.pk}/change/").content.decode()
+    assert client.post(url, {"amount": "1000", "reason": "Mine"}).status_code == 403
+    assert not LedgerEntry.objects.filter(wallet__user=ada).exists()
+    assert client.get("/admin/accounts/user/999999/credits/").status_code in (302, 404)
+
+
+def test_the_admin_carries_the_studios_name(admin_client):
+    html = admin_client.get("/admin/").content.decode()
+    assert "<title>Run the studio | Studio admin</title>" in html
+    assert "Studio administration" in html and "Django administration" not in html

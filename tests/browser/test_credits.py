@@ -98,3 +98,21 @@ def test_credits_granted_spent_and_refunded_as_a_person_and_an_admin_see_them(br
     expect(admin.get_by_role("heading", name="Credit usage")).to_be_visible()
     snap(admin, "admin-usage-after-refunds")
     assert person.errors == []
+
+
+def test_an_admin_grants_from_the_persons_page_in_two_clicks(browse):
+    from tests.browser.conftest import assert_accessible
+
+    dora = make_user(username="dora", credits=0)
+    admin = browse(user=make_user(username="root", is_staff=True, is_superuser=True))
+    admin.goto(f"/admin/accounts/user/{dora.pk}/change/")
+    expect(admin).to_have_title(re.compile(r"\| Studio admin$"))
+    admin.get_by_role("link", name="Grant or deduct credits").click()  # one
+    admin.fill("#id_amount", "30")
+    admin.fill("#id_reason", "Short film course")
+    snap(admin, "admin-grant-from-page")
+    assert_accessible(admin, "the grant form of a person's admin page")
+    admin.get_by_role("button", name="Done").click()  # two
+    expect(admin.locator(".messagelist")).to_contain_text("Granted 30 credits on 1 wallet(s): dora")
+    assert admin.url.endswith(f"/admin/accounts/user/{dora.pk}/change/")
+    assert admin.errors == []
