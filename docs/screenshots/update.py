@@ -52,6 +52,12 @@ PICKS: dict[str, tuple[str, int | None]] = {
     "admin-users.png": ("admin-users", 520),
     "admin-teams.png": ("admin-teams", 420),
     "admin-ledger.png": ("admin-ledger", 700),
+    "admin-grant-from-page.png": ("admin-grant-from-page", 520),
+    # Notices, the phone's bottom bar, a model switch's note
+    "notices-desktop.png": ("notices-wide", None),
+    "notices-phone.png": ("notices-phone", None),
+    "phone-action-bar.png": ("create-phone", None),
+    "switch-note.png": ("create-switch-note", 1300),
 }
 # docs/create-page.md shows these two at the top of docs/.
 TOP_LEVEL = {"create-modelstream.png": ("create-modelstream", None)}

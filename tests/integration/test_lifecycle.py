@@ -70,8 +70,10 @@ def test_a_person_follows_a_generation_to_its_video_and_hears_of_it_elsewhere(
     assert "progress-block" not in page and 'hx-trigger="load' not in page
     video = client.get(f"/generations/{generation_id}/video/")
     assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
-    # Seen now: no notice any more.
-    assert "Your video is ready" not in client.get("/account/").text
+    # Seen now: no toast any more, only its line in the header's Notices list.
+    account = client.get("/account/").text
+    assert "data-toast>" not in account
+    assert f'href="/generations/{generation_id}/"' in account[: account.index("</header>")]
 
     assert list(
         LedgerEntry.objects.filter(generation_id=generation_id).values_list("kind", flat=True)
