@@ -57,7 +57,7 @@ PICKS: dict[str, tuple[str, int | None]] = {
     "notices-desktop.png": ("notices-wide", None),
     "notices-phone.png": ("notices-phone", None),
     "phone-action-bar.png": ("create-phone", None),
-    "switch-note.png": ("create-switch-note", 1300),
+    "switch-note.png": ("create-switch-note", None),
 }
 # docs/create-page.md shows these two at the top of docs/.
 TOP_LEVEL = {"create-modelstream.png": ("create-modelstream", None)}

@@ -79,7 +79,8 @@ def test_the_create_page_works_as_a_person_uses_it(browse):
     assert page.is_checked("#id_multi_shots")
     assert "640×360 px" in page.inner_text("#field-image .reference-facts")
     page.wait_for_function("document.querySelector('#live-price').innerText.includes('7 credits')")
-    snap(page, "create-switch-note")
+    page.locator("#field-duration").scroll_into_view_if_needed()
+    snap(page, "create-switch-note", full_page=False)
 
     # Back to ModelStream: the 12 s typed there comes back, without a note.
     page.check('input[name=model][value="wan2.6-i2v-flash"]', force=True)
@@ -161,6 +162,7 @@ def test_the_drop_zone_and_the_model_picker_work_from_the_keyboard(browse):
     page.keyboard.press("ArrowDown")
     expect(page.locator("#model-form")).to_have_attribute("data-model", "wan-2.6-flash")
     assert page.evaluate("document.activeElement.value") == "wan-2.6-flash"
+    page.wait_for_load_state("networkidle")  # the swap's price and preview are in
 
     # Tab goes on to the drop zone's file input, with a visible focus ring around the zone.
     page.keyboard.press("Tab")
@@ -214,13 +216,14 @@ def test_the_wallet_range_marks_and_shortfall_speak_plainly(browse):
             assert "_" not in text and not re.search(r"\b(true|false)\b", text.lower()), text
     page.locator("input[name=model][value='wan2.6-i2v-flash']").check()
     expect(page.locator("#model-form")).to_have_attribute("data-model", "wan2.6-i2v-flash")
+    page.wait_for_load_state("networkidle")
 
     # An out-of-range duration is marked as it is typed, in the words the server would use.
     page.fill("#id_duration", "16")
     expect(page.locator("#field-duration .field-error")).to_have_text(
         "Choose a value from 2 to 15 s."
     )
-    expect(page.locator("#live-price")).to_contain_text("Fix the marked")
+    expect(page.locator("#live-price")).to_contain_text("Fix the marked", timeout=10_000)
     page.fill("#id_duration", "12")
     expect(page.locator("#field-duration .field-error")).to_have_count(0)
     expect(page.locator(".form-error[role=alert]")).to_have_count(0)
