@@ -76,7 +76,8 @@ def team_permissions(
     """What `actor` may do in the team (and to `target`, a membership of the same team).
 
     Owners and admins invite, remove and change roles; only owners touch owners or make owners;
-    nobody removes themselves (that is leaving).
+    nobody removes themselves (that is leaving). Monthly caps: admins set members' caps, owners
+    set admins' and members' caps too, and no one sets their own (nor an owner's).
     """
     manage = _can_manage(actor)
     is_owner = actor is not None and actor.role == Membership.Role.OWNER
@@ -88,7 +89,11 @@ def team_permissions(
         "remove": manage and on_other and (is_owner or not target_is_owner),
         "change_role": manage and on_other and (is_owner or not target_is_owner),
         "make_owner": is_owner,
-        "set_cap": manage,
+        "set_cap": manage,  # someone's cap on this page (which ones: `set_cap_of`)
+        "set_cap_of": manage
+        and on_other
+        and not target_is_owner
+        and (is_owner or (target is not None and target.role == Membership.Role.MEMBER)),
         "rename": is_owner,
         "manage_generations": manage,
     }
@@ -273,6 +278,12 @@ def team_member_set_cap(*, team: Team, by: User, user: User, cap: int | None) ->
     target = Membership.objects.filter(team=team, user=user).first()
     if target is None:
         raise TeamActionRefused(f"{user.username} is not in {team.name}.")
+    if not team_permissions(actor=actor, target=target)["set_cap_of"]:
+        if actor is not None and target.pk == actor.pk:
+            raise TeamActionRefused("No one sets their own cap; another owner can.")
+        if target.role == Membership.Role.OWNER:
+            raise TeamActionRefused("An owner's spending has no cap set by others.")
+        raise TeamActionRefused("Only the team's owners set an admin's cap.")
     target.monthly_credit_cap = cap
     target.save(update_fields=["monthly_credit_cap"])
     return target

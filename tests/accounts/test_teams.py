@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -53,12 +54,15 @@ TABLE = {
     "demote an owner": {"owner": True, "admin": False, "member": False, "outsider": False},
     "make someone an owner": {"owner": True, "admin": False, "member": False, "outsider": False},
     "set a member's cap": {"owner": True, "admin": True, "member": False, "outsider": False},
+    "set an admin's cap": {"owner": True, "admin": False, "member": False, "outsider": False},
+    "set an owner's cap": {"owner": False, "admin": False, "member": False, "outsider": False},
+    "set one's own cap": {"owner": False, "admin": False, "member": False, "outsider": False},
     "remove a member": {"owner": True, "admin": True, "member": False, "outsider": False},
     "remove an owner": {"owner": True, "admin": False, "member": False, "outsider": False},
 }
 
 
-def _attempt(action: str, client: Client, team: Team, people: dict) -> bool:
+def _attempt(action: str, client: Client, team: Team, people: dict, actor_user=None) -> bool:
     base = f"/teams/{team.slug}"
     member2 = people["member2"]
     if action == "see the team gallery":
@@ -84,6 +88,17 @@ def _attempt(action: str, client: Client, team: Team, people: dict) -> bool:
     if action == "set a member's cap":
         client.post(f"{base}/members/{member2.pk}/cap/", {f"cap-{member2.pk}-cap": "12"})
         return Membership.objects.get(team=team, user=member2).monthly_credit_cap == 12
+    if action in ("set an admin's cap", "set an owner's cap", "set one's own cap"):
+        target = {
+            "set an admin's cap": people["admin"],
+            "set an owner's cap": people["owner2"],
+            "set one's own cap": actor_user,
+        }[action]
+        if target is None:
+            return False
+        client.post(f"{base}/members/{target.pk}/cap/", {f"cap-{target.pk}-cap": "0"})
+        membership = Membership.objects.filter(team=team, user=target).first()
+        return membership is not None and membership.monthly_credit_cap == 0
     if action == "remove a member":
         client.post(f"{base}/members/{member2.pk}/remove/")
         return _role(team, member2) is None
@@ -99,7 +114,8 @@ def test_who_may_do_what(crew, action, actor):
     team, people = crew
     make_user(username="newcomer")
     client = _client(people[actor])
-    assert _attempt(action, client, team, people) is TABLE[action][actor]
+    actor_user = people[actor] if actor != "outsider" else None
+    assert _attempt(action, client, team, people, actor_user) is TABLE[action][actor]
 
 
 def test_an_outsider_gets_404_on_every_team_route(crew):
@@ -226,3 +242,24 @@ def test_an_unknown_role_is_refused_with_a_message_and_changes_nothing():
     )
     assert "Choose a role: member, admin or owner." in response.content.decode()
     assert _role(team, member) == "member"
+
+
+def test_the_members_page_offers_a_cap_only_where_it_may_be_set_and_says_why_not(crew):
+    team, people = crew
+    client = _client(people["admin"])
+    html = client.get(f"/teams/{team.slug}/members/").content.decode()
+    cap_forms = set(re.findall(r"/teams/[\w-]+/members/(\d+)/cap/", html))
+    assert cap_forms == {str(people["member"].pk), str(people["member2"].pk)}
+    own = client.post(
+        f"/teams/{team.slug}/members/{people['admin'].pk}/cap/",
+        {f"cap-{people['admin'].pk}-cap": "100000"},
+        follow=True,
+    )
+    assert "No one sets their own cap" in own.content.decode()
+    owner = client.post(
+        f"/teams/{team.slug}/members/{people['owner'].pk}/cap/",
+        {f"cap-{people['owner'].pk}-cap": "0"},
+        follow=True,
+    )
+    assert "An owner&#x27;s spending has no cap set by others." in owner.content.decode()
+    assert Membership.objects.get(team=team, user=people["owner"]).monthly_credit_cap is None
