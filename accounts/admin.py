@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
@@ -10,9 +11,16 @@ from django.urls import path, reverse
 
 from studio.http import AuthenticatedRequest
 
+from .approvals import (
+    MOVE_CREDITS,
+    ApprovalRefused,
+    credits_adjust_from_admin,
+    grant_request_approve,
+    grant_request_refuse,
+)
 from .forms import CreditAdjustmentForm
-from .ledger import credits_adjust_many, wallet_for_team, wallet_for_user
-from .models import LedgerEntry, Membership, Team, User, Wallet
+from .ledger import wallet_for_team, wallet_for_user
+from .models import CreditGrantRequest, LedgerEntry, Membership, Team, User, Wallet
 
 
 def _apply_adjustment(
@@ -20,18 +28,27 @@ def _apply_adjustment(
 ) -> None:
     """Apply a valid grant or deduction to every wallet and say what happened."""
     amount, reason = form.cleaned_data["amount"], form.cleaned_data["reason"]
-    changed, refused = credits_adjust_many(
+    done = credits_adjust_from_admin(
         wallets=wallets, amount=amount, actor=request.user, reason=reason
     )
     verb = "Granted" if amount > 0 else "Deducted"
-    if changed:
+    if done.changed:
         modeladmin.message_user(
             request,
-            f"{verb} {abs(amount)} credits on {len(changed)} wallet(s): "
-            + ", ".join(w.owner_label for w in changed),
+            f"{verb} {abs(amount)} credits on {len(done.changed)} wallet(s): "
+            + ", ".join(w.owner_label for w in done.changed),
             messages.SUCCESS,
         )
-    for wallet, error in refused:
+    if done.held:
+        modeladmin.message_user(
+            request,
+            f"{amount} credits is above the approval threshold "
+            f"({settings.STUDIO_CREDIT_APPROVAL_THRESHOLD}): waiting for another admin to "
+            "approve, under Credit grant requests, for "
+            + ", ".join(g.wallet.owner_label for g in done.held),
+            messages.WARNING,
+        )
+    for wallet, error in done.refused:
         modeladmin.message_user(
             request, f"Not changed for {wallet.owner_label}: {error}", messages.ERROR
         )
@@ -60,13 +77,20 @@ def _adjust_credits(
 
 class CreditsFromTheirPage:
     """A grant or deduction from a person's or a team's own admin page: "Grant or deduct
-    credits" beside History, then amount, reason, done. The same form, ledger call and
-    permission as the list's action (changing that person or team)."""
+    credits" beside History, then amount, reason, done. The same form, ledger call, permission
+    (`accounts.adjust_credits`) and approval rule as the list's action."""
 
     change_form_template = "admin/accounts/change_form_with_credits.html"
 
     def wallet_of(self, obj):
         raise NotImplementedError
+
+    def has_adjust_credits_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm(MOVE_CREDITS)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = {"can_adjust_credits": self.has_adjust_credits_permission(request)}
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
     def get_urls(self):
         opts = self.model._meta
@@ -83,7 +107,7 @@ class CreditsFromTheirPage:
         obj = self.get_object(request, unquote(object_id))
         if obj is None:
             raise Http404
-        if not self.has_change_permission(request, obj):
+        if not self.has_adjust_credits_permission(request, obj):
             raise PermissionDenied
         opts = self.model._meta
         wallet = self.wallet_of(obj)
@@ -117,7 +141,7 @@ class UserAdmin(CreditsFromTheirPage, BaseUserAdmin):
         wallet = getattr(user, "wallet", None)
         return wallet.balance if wallet else 0
 
-    @admin.action(description="Grant or deduct credits")
+    @admin.action(description="Grant or deduct credits", permissions=["adjust_credits"])
     def adjust_credits(self, request, queryset):
         return _adjust_credits(self, request, queryset, [wallet_for_user(user=u) for u in queryset])
 
@@ -149,7 +173,7 @@ class TeamAdmin(CreditsFromTheirPage, admin.ModelAdmin):
         wallet = getattr(team, "wallet", None)
         return wallet.balance if wallet else 0
 
-    @admin.action(description="Grant or deduct credits")
+    @admin.action(description="Grant or deduct credits", permissions=["adjust_credits"])
     def adjust_credits(self, request, queryset):
         return _adjust_credits(self, request, queryset, [wallet_for_team(team=t) for t in queryset])
 
@@ -210,3 +234,56 @@ class LedgerEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(CreditGrantRequest)
+class CreditGrantRequestAdmin(admin.ModelAdmin):
+    """Grants above the approval threshold: who asked, who decided, when. Read-only; decided by
+    the two actions, for staff who may move credits."""
+
+    list_display = (
+        "wallet",
+        "amount",
+        "reason",
+        "state",
+        "requested_by",
+        "requested_at",
+        "decided_by",
+        "decided_at",
+    )
+    list_filter = ("state",)
+    list_select_related = ("wallet__user", "wallet__team", "requested_by", "decided_by")
+    actions = ["approve", "refuse"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_adjust_credits_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm(MOVE_CREDITS)
+
+    def _decide(self, request, queryset, decide, done: str) -> None:
+        for grant in queryset:
+            try:
+                decide(grant_id=grant.pk, by=request.user)
+            except ApprovalRefused as error:
+                self.message_user(request, f"{grant}: {error}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"{grant.amount} credits for {grant.wallet.owner_label}: {done}.",
+                    messages.SUCCESS,
+                )
+
+    @admin.action(description="Approve the selected grants", permissions=["adjust_credits"])
+    def approve(self, request, queryset):
+        self._decide(request, queryset, grant_request_approve, "approved and granted")
+
+    @admin.action(description="Refuse the selected grants", permissions=["adjust_credits"])
+    def refuse(self, request, queryset):
+        self._decide(request, queryset, grant_request_refuse, "refused")

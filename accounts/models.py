@@ -90,6 +90,10 @@ class Wallet(models.Model):
     spent: int | None
 
     class Meta:
+        permissions = [
+            ("adjust_credits", "Can grant or deduct credits"),
+            ("view_usage", "Can see credit usage"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(balance__gte=0), name="wallet_balance_never_negative"
@@ -232,3 +236,46 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class CreditGrantRequest(models.Model):
+    """A grant made in the admin above STUDIO_CREDIT_APPROVAL_THRESHOLD: held until a second
+    staff member who may move credits approves it (never the one who asked) or refuses it."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting for approval"
+        APPROVED = "approved", "Approved"
+        REFUSED = "refused", "Refused"
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="grant_requests")
+    amount = models.PositiveBigIntegerField()
+    reason = models.CharField(max_length=300)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    entry = models.OneToOneField(
+        LedgerEntry,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="grant_request",
+        help_text="The ledger's grant, once approved.",
+    )
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(state="approved") | Q(entry__isnull=False),
+                name="grant_request_approved_has_entry",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} credits for {self.wallet.owner_label} ({self.get_state_display()})"

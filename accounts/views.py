@@ -5,7 +5,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import login
-from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.decorators import login_not_required, permission_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -118,6 +118,7 @@ def api_token_revoke_view(request: AuthenticatedRequest, id: int) -> HttpRespons
 
 
 @staff_member_required
+@permission_required("accounts.view_usage", raise_exception=True)
 @require_GET
 def usage(request: AuthenticatedRequest) -> HttpResponse:
     """Credits spent per day, model, person and team over a chosen period; CSV on request."""

@@ -19,6 +19,7 @@ from .models import Generation, GenerationEvent, ModelAvailability
 from .providers.health import account_problem_last, breaker_state
 from .services import (
     ModelUnavailable,
+    RefundRefused,
     generation_refund_by_admin,
     generation_try_again,
     model_availability_set,
@@ -162,7 +163,13 @@ class GenerationAdmin(admin.ModelAdmin):
     def short_id(self, generation: Generation) -> str:
         return format_html("<code>{}</code>", str(generation.id)[:8])
 
-    @admin.action(description="Try again (a new linked generation, charged normally)")
+    def has_adjust_credits_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("accounts.adjust_credits")
+
+    @admin.action(
+        description="Try again (a new linked generation, charged normally)",
+        permissions=["change"],
+    )
     def try_again(self, request, queryset):
         for generation in queryset:
             try:
@@ -182,14 +189,23 @@ class GenerationAdmin(admin.ModelAdmin):
                     request, f"{generation.id}: tried again as {new.id}.", messages.SUCCESS
                 )
 
-    @admin.action(description="Refund by hand (at most once per generation)")
+    @admin.action(
+        description="Refund by hand (at most once per generation)",
+        permissions=["adjust_credits"],
+    )
     def refund_by_hand(self, request, queryset):
         form = RefundForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
             for generation in queryset:
-                entry = generation_refund_by_admin(
-                    generation=generation, admin=request.user, reason=form.cleaned_data["reason"]
-                )
+                try:
+                    entry = generation_refund_by_admin(
+                        generation=generation,
+                        admin=request.user,
+                        reason=form.cleaned_data["reason"],
+                    )
+                except RefundRefused as error:
+                    self.message_user(request, f"{generation.id}: {error}", messages.ERROR)
+                    continue
                 if entry is None:
                     self.message_user(
                         request,
@@ -278,12 +294,12 @@ class ModelAvailabilityAdmin(admin.ModelAdmin):
             parts.append(f"Last account problem ({when}): {problem['message']}")
         return " · ".join(parts)
 
-    @admin.action(description="Switch the selected models on")
+    @admin.action(description="Switch the selected models on", permissions=["change"])
     def switch_on(self, request: HttpRequest, queryset) -> None:
         count = model_availability_set(keys=queryset.values_list("key", flat=True), enabled=True)
         self.message_user(request, f"{count} model(s) switched on.", messages.SUCCESS)
 
-    @admin.action(description="Switch the selected models off")
+    @admin.action(description="Switch the selected models off", permissions=["change"])
     def switch_off(self, request: HttpRequest, queryset) -> None:
         count = model_availability_set(keys=queryset.values_list("key", flat=True), enabled=False)
         self.message_user(request, f"{count} model(s) switched off.", messages.SUCCESS)

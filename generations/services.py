@@ -422,12 +422,26 @@ def generation_try_again(*, generation: Generation, by: User | None = None) -> G
     )
 
 
+class RefundRefused(Exception):
+    """A refund by hand that may not happen; the message says why."""
+
+
 def generation_refund_by_admin(
     *, generation: Generation, admin: User, reason: str
 ) -> LedgerEntry | None:
-    """Refund a generation by hand; still at most once per generation (None if it was before)."""
+    """Refund a generation that ended without a video, by hand; still at most once per
+    generation (None if it was before). Anything else is a credit grant with a reason."""
     if not reason.strip():
         raise ValueError("A reason is required.")
+    if (
+        not generation.is_final
+        or generation.state == Generation.State.SUCCEEDED
+        or bool(generation.video)
+    ):
+        raise RefundRefused(
+            "only a generation that ended without a video is refunded by hand; "
+            "for anything else, grant credits with a reason."
+        )
     return credits_refund(generation=generation, reason=f"Refunded by hand: {reason}", actor=admin)
 
 

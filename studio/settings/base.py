@@ -282,6 +282,10 @@ STUDIO_BREAKER_OPEN_SECONDS = env_float("STUDIO_BREAKER_OPEN_SECONDS", 30.0)
 STUDIO_BREAKER_MAX_OPEN_SECONDS = env_float("STUDIO_BREAKER_MAX_OPEN_SECONDS", 600.0)
 STUDIO_BREAKER_TRIAL_SECONDS = env_int("STUDIO_BREAKER_TRIAL_SECONDS", 90)
 
+# A credit grant in the admin strictly above this many credits waits for a second staff member's
+# approval (accounts/approvals.py); the grant_credits command is never held.
+STUDIO_CREDIT_APPROVAL_THRESHOLD = env_int("STUDIO_CREDIT_APPROVAL_THRESHOLD", 1000)
+
 # --- Abuse limits -----------------------------------------------------------------------------
 
 # Proxies in front of the studio that append to X-Forwarded-For (0: use REMOTE_ADDR).

@@ -63,7 +63,7 @@ def test_generations_are_filterable_by_state_model_provider_and_team(admin_clien
 
 def test_a_refund_by_hand_happens_at_most_once(admin_client):
     ada = make_user(username="ada", credits=20)
-    generation = _charged(ada, state="succeeded")
+    generation = _charged(ada, state="expired")
     url = "/admin/generations/generation/"
     form = admin_client.post(
         url, {"action": "refund_by_hand", "_selected_action": [str(generation.id)]}
@@ -126,3 +126,23 @@ def test_the_admin_home_links_to_generations_lost_between_studio_and_provider(ad
 
     listed = admin_client.get(link).content.decode()
     assert f"{lost.id}/change/" in listed and f"{other.id}/change/" not in listed
+
+
+def test_a_refund_by_hand_is_only_for_a_generation_that_ended_without_a_video(admin_client):
+    ada = make_user(username="ada", credits=20)
+    for state in ("succeeded", "running"):
+        generation = _charged(ada, state=state)
+        page = admin_client.post(
+            "/admin/generations/generation/",
+            {
+                "action": "refund_by_hand",
+                "_selected_action": [str(generation.id)],
+                "apply": "1",
+                "reason": "Did not like it",
+            },
+            follow=True,
+        )
+        assert "only a generation that ended without a video" in page.content.decode()
+        assert not LedgerEntry.objects.filter(generation=generation, kind="refund").exists()
+    assert wallet_for_user(user=ada).balance == 20 - 3 - 3
+    assert_ledger_balanced()
