@@ -75,7 +75,7 @@ def _adjust_credits(
     return TemplateResponse(request, "admin/accounts/adjust_credits.html", context)
 
 
-class CreditsFromTheirPage:
+class CreditsFromTheirPage(admin.ModelAdmin):
     """A grant or deduction from a person's or a team's own admin page: "Grant or deduct
     credits" beside History, then amount, reason, done. The same form, ledger call, permission
     (`accounts.adjust_credits`) and approval rule as the list's action."""
