@@ -12,5 +12,6 @@ urlpatterns = [
         throttle_post(scope="login", setting="STUDIO_LOGIN_RATE")(auth_views.LoginView.as_view()),
         name="login",
     ),
+    path("password_reset/", views.password_reset, name="password_reset"),
     path("", include("django.contrib.auth.urls")),
 ]

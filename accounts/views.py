@@ -1,18 +1,20 @@
 import csv
+import hashlib
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required, permission_required
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from studio.http import AuthenticatedRequest, StudioRequest
-from studio.ratelimit import throttle_post
+from studio.ratelimit import rate_limit_hit, rate_parse, throttle_post
 
 from .charts import bar_chart, column_chart
 from .forms import ApiTokenForm, SignupForm, UsagePeriodForm
@@ -171,3 +173,29 @@ def _number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+_password_reset_view = auth_views.PasswordResetView.as_view()
+
+
+@login_not_required
+@throttle_post(scope="password-reset", setting="STUDIO_PASSWORD_RESET_RATE")
+def password_reset(request: HttpRequest) -> HttpResponse:
+    """Django's password reset, limited per client address (the decorator) and per email
+    address typed: over either limit no email goes out and the page says when to try again.
+    The same answer whether or not an account has that address."""
+    if request.method == "POST":
+        email = (request.POST.get("email") or "").strip().lower()
+        if email:
+            digest = hashlib.sha256(email.encode()).hexdigest()[:32]
+            wait = rate_limit_hit(
+                key=f"password-reset-email:{digest}",
+                rate=rate_parse(settings.STUDIO_PASSWORD_RESET_EMAIL_RATE),
+            )
+            if wait is not None:
+                response = render(
+                    request, "429.html", {"retry_after": int(wait + 0.999)}, status=429
+                )
+                response["Retry-After"] = str(int(wait + 0.999))
+                return response
+    return _password_reset_view(request)

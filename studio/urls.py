@@ -5,6 +5,7 @@ from accounts import views as account_views
 from generations import views as generation_views
 
 from . import health
+from .ratelimit import throttle_post
 
 # The admin says whose it is: the studio's name, not the framework's.
 admin.site.site_header = "Studio administration"
@@ -13,6 +14,11 @@ admin.site.index_title = "Run the studio"
 
 urlpatterns = [
     path("admin/usage/", account_views.usage, name="admin-usage"),
+    # The admin's sign-in shares the studio's login limit (per client address) and lockout.
+    path(
+        "admin/login/",
+        throttle_post(scope="login", setting="STUDIO_LOGIN_RATE")(admin.site.login),
+    ),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("account/", account_views.account, name="account"),

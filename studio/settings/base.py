@@ -294,6 +294,9 @@ STUDIO_SIGNUP_RATE = env_str("STUDIO_SIGNUP_RATE", "10/h")
 # Reference uploads per person (each is validated and kept for a day even if never used).
 STUDIO_UPLOAD_RATE = env_str("STUDIO_UPLOAD_RATE", "60/m")
 STUDIO_LOGIN_RATE = env_str("STUDIO_LOGIN_RATE", "30/m")
+# Password reset emails asked for, per client address and per email address typed.
+STUDIO_PASSWORD_RESET_RATE = env_str("STUDIO_PASSWORD_RESET_RATE", "10/h")
+STUDIO_PASSWORD_RESET_EMAIL_RATE = env_str("STUDIO_PASSWORD_RESET_EMAIL_RATE", "3/h")
 AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
 AXES_FAILURE_LIMIT = env_int("STUDIO_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("STUDIO_LOGIN_LOCKOUT_MINUTES", 15))

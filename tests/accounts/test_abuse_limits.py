@@ -93,3 +93,48 @@ def test_the_client_address_trusts_only_the_configured_proxies(settings):
     assert (
         client_ip(request) == "203.0.113.9"
     )  # what our proxy saw; the forged first hop is ignored
+
+
+@override_settings(STUDIO_LOGIN_RATE="3/m", AXES_FAILURE_LIMIT=100)
+def test_the_admin_login_shares_the_login_limit_across_usernames(client):
+    def admin_login(name):
+        return client.post(
+            "/admin/login/?next=/admin/",
+            {"username": name, "password": "x", "next": "/admin/"},
+            REMOTE_ADDR="10.4.4.4",
+        )
+
+    for name in ("a", "b"):
+        assert admin_login(name).status_code == 200  # the form again, with its error
+    assert _login(client, "c", "x", ip="10.4.4.4").status_code == 200  # one limit for both
+    refused = admin_login("d")
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert admin_login("e").status_code == 429
+
+
+def test_the_admin_login_locks_out_like_the_studios(client, settings):
+    settings.AXES_FAILURE_LIMIT = 2
+    make_user(username="root", is_staff=True, is_superuser=True)
+    for _ in range(2):
+        client.post("/admin/login/", {"username": "root", "password": "wrong"})
+    locked = client.post("/admin/login/", {"username": "root", "password": PASSWORD})
+    assert locked.status_code == 429
+
+
+@override_settings(STUDIO_PASSWORD_RESET_RATE="4/h", STUDIO_PASSWORD_RESET_EMAIL_RATE="2/h")
+def test_password_reset_requests_are_limited_per_address_and_per_email(client, mailoutbox):
+    make_user(username="ada")  # ada@example.test
+
+    def reset(email, ip="10.5.5.5"):
+        return client.post("/accounts/password_reset/", {"email": email}, REMOTE_ADDR=ip)
+
+    assert reset("ada@example.test").status_code == 302
+    assert reset("ADA@example.test ", ip="10.6.6.6").status_code == 302
+    refused = reset("ada@example.test", ip="10.7.7.7")  # a third for this address, elsewhere
+    assert refused.status_code == 429 and "Too many tries" in refused.content.decode()
+    assert len(mailoutbox) == 2
+    # Per client address: four asks, whatever the emails (the first was for ada).
+    for number in (1, 2, 3):
+        assert reset(f"nobody-{number}@example.test").status_code == 302
+    assert reset("nobody-4@example.test").status_code == 429
+    assert len(mailoutbox) == 2
