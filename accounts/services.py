@@ -310,10 +310,30 @@ def _token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+API_TOKENS_PER_PERSON = 20
+
+
+class TokenLimitReached(Exception):
+    """The person already holds API_TOKENS_PER_PERSON live tokens."""
+
+
+def api_tokens_live(*, user: User):
+    now = timezone.now()
+    return ApiToken.objects.filter(user=user, revoked_at__isnull=True).exclude(expires_at__lte=now)
+
+
+@transaction.atomic
 def api_token_create(
     *, user: User, name: str, expires_in_days: int | None = None
 ) -> tuple[ApiToken, str]:
-    """A new token; returns the row and the token itself, which is shown once and never stored."""
+    """A new token; returns the row and the token itself, which is shown once and never stored.
+    A person holds at most API_TOKENS_PER_PERSON live tokens."""
+    User.objects.select_for_update(no_key=True).filter(pk=user.pk).first()
+    if api_tokens_live(user=user).count() >= API_TOKENS_PER_PERSON:
+        raise TokenLimitReached(
+            f"You hold {API_TOKENS_PER_PERSON} tokens, the most one person may; revoke one you "
+            "no longer use first."
+        )
     name = name.strip() or "API token"
     prefix = f"{TOKEN_MARK}_{secrets.token_hex(4)}"
     raw = f"{prefix}_{secrets.token_urlsafe(32)}"

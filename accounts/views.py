@@ -9,6 +9,7 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -26,7 +27,13 @@ from .selectors import (
     teams_for_user,
     wallets_for_user,
 )
-from .services import api_token_create, api_token_revoke, user_set_default_team, user_signup
+from .services import (
+    TokenLimitReached,
+    api_token_create,
+    api_token_revoke,
+    user_set_default_team,
+    user_signup,
+)
 from .usage import usage_csv_rows, usage_report
 
 
@@ -82,11 +89,15 @@ def api_token_new(request: AuthenticatedRequest) -> HttpResponse:
     form = ApiTokenForm(request.POST)
     if not form.is_valid():
         return _account_page(request, token_form=form, status=400)
-    _, raw = api_token_create(
-        user=request.user,
-        name=form.cleaned_data["name"],
-        expires_in_days=form.cleaned_data["expires_in_days"],
-    )
+    try:
+        _, raw = api_token_create(
+            user=request.user,
+            name=form.cleaned_data["name"],
+            expires_in_days=form.cleaned_data["expires_in_days"],
+        )
+    except TokenLimitReached as error:
+        form.add_error("name", str(error))
+        return _account_page(request, token_form=form, status=400)
     # Shown in this one response only; it is stored hashed and cannot be shown again.
     response = _account_page(request, new_token=raw)
     response["Cache-Control"] = "no-store"
@@ -180,7 +191,7 @@ _password_reset_view = auth_views.PasswordResetView.as_view()
 
 @login_not_required
 @throttle_post(scope="password-reset", setting="STUDIO_PASSWORD_RESET_RATE")
-def password_reset(request: HttpRequest) -> HttpResponse:
+def password_reset(request: HttpRequest) -> HttpResponseBase:
     """Django's password reset, limited per client address (the decorator) and per email
     address typed: over either limit no email goes out and the page says when to try again.
     The same answer whether or not an account has that address."""

@@ -7,6 +7,7 @@ import binascii
 import functools
 import json
 import re
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 
@@ -168,12 +169,14 @@ def generations(request: ApiRequest) -> HttpResponse:
     if request.method == "GET":
         return _list(request)
     retry_after = rate_limit_hit(
-        key=f"api-token:{request.api_token.pk}", rate=rate_parse(settings.STUDIO_API_SUBMIT_RATE)
+        # Per person, across all their tokens: more tokens do not buy a higher rate.
+        key=f"api-user:{request.api_user.pk}",
+        rate=rate_parse(settings.STUDIO_API_SUBMIT_RATE),
     )
     if retry_after is not None:
         raise ApiError(
             429,
-            "Too many submits with this token; wait and try again.",
+            "Too many submits from your tokens; wait and try again.",
             code="rate_limited",
             type="rate_limit_error",
             headers={"Retry-After": str(int(retry_after + 0.999))},
@@ -191,12 +194,15 @@ def _cursor_encode(generation: Generation) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _cursor_decode(text: str) -> tuple[datetime, str]:
+def _cursor_decode(text: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
         stamp, key = raw.split("|", 1)
-        return datetime.fromisoformat(stamp), key
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        when = datetime.fromisoformat(stamp)
+        if when.tzinfo is None:
+            raise ValueError("a cursor's time carries its zone")
+        return when, uuid.UUID(key)
+    except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError):
         raise ApiError(
             400, "That cursor is not valid.", param="after", code="invalid_cursor"
         ) from None
@@ -235,14 +241,28 @@ def _list(request: ApiRequest) -> HttpResponse:
     )
 
 
+def _task_id(text: str) -> uuid.UUID:
+    """A task id from the path; a malformed one is the caller's mistake (400), not a 404."""
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise ApiError(
+            400,
+            "A task_id is a UUID, as the submit answered it.",
+            param="task_id",
+            code="invalid_value",
+        ) from None
+
+
 @api_endpoint(["GET"])
 def generation(request: ApiRequest, task_id: str) -> HttpResponse:
-    return JsonResponse(task_object(generation_get_for_viewer(viewer=request.api_user, id=task_id)))
+    key = _task_id(task_id)
+    return JsonResponse(task_object(generation_get_for_viewer(viewer=request.api_user, id=key)))
 
 
 @api_endpoint(["POST"])
 def generation_cancel_view(request: ApiRequest, task_id: str) -> HttpResponse:
-    generation = generation_get_for_viewer(viewer=request.api_user, id=task_id)
+    generation = generation_get_for_viewer(viewer=request.api_user, id=_task_id(task_id))
     if generation.owner_id != request.api_user.pk:
         raise Http404("No such generation.")
     try:

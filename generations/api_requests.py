@@ -8,6 +8,7 @@ are refused, naming them; the values are then validated by the model's own form.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -67,6 +68,8 @@ def api_location(field: CatalogField) -> str:
 class FormInput:
     data: dict[str, Any]
     urls: dict[str, str]
+    # Fields the body gave a value for (not filled from the schema's defaults).
+    given: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def body_sha256(body: Any) -> str:
@@ -142,9 +145,11 @@ def api_form_input(*, model: CatalogModel, body: dict[str, Any]) -> FormInput:
 
     data: dict[str, Any] = {"model": model.key}
     urls: dict[str, str] = {}
+    given: dict[str, Any] = {}
     for field in model.fields:
         part = sections[api_location(field)]
         if field.name in part and part[field.name] is not None:
+            given[field.name] = part[field.name]
             value = _as_form_value(field, part[field.name])
             if field.is_file:
                 urls[field.name] = value
@@ -155,4 +160,27 @@ def api_form_input(*, model: CatalogModel, body: dict[str, Any]) -> FormInput:
             value = _as_form_value(field, field.default)
             if value is not None:
                 data[field.name] = value
-    return FormInput(data=data, urls=urls)
+    return FormInput(data=data, urls=urls, given=given)
+
+
+def dropped_values_refused(*, model: CatalogModel, given: dict[str, Any], values: dict) -> None:
+    """Refuse (400, naming it) a value the body gave that the request would silently drop: a
+    field whose condition is off (`multi_shots: true` while `enable_prompt_expansion` is
+    false). Giving such a field its off value (false, or its default) is harmless."""
+    for spec in model.fields:
+        if spec.condition is None or spec.name not in given:
+            continue
+        if values.get(spec.condition.field) == spec.condition.equals:
+            continue
+        value = given[spec.name]
+        harmless = value is False or (spec.default is not None and value == spec.default)
+        if harmless:
+            continue
+        wanted = json.dumps(spec.condition.equals)
+        raise ApiError(
+            400,
+            f"{spec.name}: only used when {spec.condition.field} is {wanted}, so it would be "
+            f"dropped; set {spec.condition.field} to {wanted}, or leave {spec.name} out.",
+            param=spec.name,
+            code="invalid_value",
+        )

@@ -8,18 +8,27 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.ledger import ChargeRefused, InsufficientCredits, MonthlyCapExceeded
+from accounts.ledger import (
+    ChargeRefused,
+    InsufficientCredits,
+    MonthlyCapExceeded,
+    wallet_for_team,
+    wallet_for_user,
+)
 from accounts.models import Membership, Team, User
+from studio.ratelimit import rate_limit_hit, rate_parse
 
-from .api_requests import ApiError, api_form_input, body_sha256
+from .api_requests import ApiError, api_form_input, body_sha256, dropped_values_refused
 from .catalog import CatalogField, catalog
 from .fetcher import FetchError, GuardedFetcher
 from .forms import generation_form_class
 from .models import ApiIdempotencyKey, Generation
+from .pricing import PriceError, price_quote
 from .selectors import catalog_model_available
 from .services import ModelUnavailable, generation_create, references_store
 
@@ -53,6 +62,50 @@ def _fetch(url: str, field: CatalogField, fetcher: GuardedFetcher) -> TemporaryU
     upload.content_type = result.content_type
     upload.seek(0)
     return upload
+
+
+def _insufficient(price: int, wallet_label: str | None, balance: int) -> ApiError:
+    return ApiError(
+        402,
+        f"This request costs {price} credits but {wallet_label or 'your wallet'} holds {balance}.",
+        code="insufficient_credits",
+        type="insufficient_quota",
+    )
+
+
+def _credits_precheck(*, user: User, team: Team | None, form, form_input) -> None:
+    """Refuse (402) a request its wallet cannot pay before any of its files is fetched. The
+    charge itself still happens, atomically, when the generation is created."""
+    model = form.catalog_model
+    values = form.loose_values()
+    for spec in model.fields:
+        if spec.is_file:
+            values[spec.name] = spec.name in form_input.urls or bool(form_input.data.get(spec.name))
+    try:
+        quote = price_quote(model=model, values=values)
+    except PriceError:
+        return  # the form explains the bad value once the files are in
+    wallet = wallet_for_team(team=team) if team is not None else wallet_for_user(user=user)
+    if wallet.balance < quote.credits:
+        raise _insufficient(
+            quote.credits, f"team {team.name}" if team else "your wallet", wallet.balance
+        )
+
+
+def _fetches_count_as_uploads(*, user: User, count: int) -> None:
+    """Each file the API fetches counts toward the person's upload rate (STUDIO_UPLOAD_RATE)."""
+    rate = rate_parse(settings.STUDIO_UPLOAD_RATE)
+    wait = None
+    for _ in range(count):
+        wait = rate_limit_hit(key=f"upload:{user.pk}", rate=rate) or wait
+    if wait is not None:
+        raise ApiError(
+            429,
+            "Too many files fetched and uploaded; wait and try again.",
+            code="rate_limited",
+            type="rate_limit_error",
+            headers={"Retry-After": str(int(wait + 0.999))},
+        )
 
 
 def _first_error(form) -> ApiError:
@@ -128,6 +181,16 @@ def api_generation_submit(
             )
         team = membership.team
     form_input = api_form_input(model=model, body=body)
+    # What can be told without the files is told before any is fetched: a value the request
+    # would drop, a wallet that cannot pay, the upload rate.
+    early = generation_form_class(model)(form_input.data, owner=user)
+    early.is_valid()
+    dropped_values_refused(
+        model=model, given=form_input.given, values=getattr(early, "cleaned_data", {})
+    )
+    if form_input.urls:
+        _credits_precheck(user=user, team=team, form=early, form_input=form_input)
+        _fetches_count_as_uploads(user=user, count=len(form_input.urls))
     fetcher = fetcher or GuardedFetcher()
     files = {name: _fetch(url, model.field(name), fetcher) for name, url in form_input.urls.items()}
     try:
@@ -156,13 +219,7 @@ def api_generation_submit(
                 raise
             return replayed, False
         except InsufficientCredits as error:
-            raise ApiError(
-                402,
-                f"This request costs {error.price} credits but {error.wallet_label or 'your wallet'} "
-                f"holds {error.balance}.",
-                code="insufficient_credits",
-                type="insufficient_quota",
-            ) from None
+            raise _insufficient(error.price, error.wallet_label, error.balance) from None
         except MonthlyCapExceeded as error:
             raise ApiError(
                 402,

@@ -341,6 +341,7 @@ def openapi_document(*, server_url: str) -> dict[str, Any]:
                     "parameters": [task_id],
                     "responses": {
                         "200": _json("#/components/schemas/Task", "The task."),
+                        "400": _json("#/components/schemas/Error", "A malformed task_id."),
                         "404": _json("#/components/schemas/Error", "No such task (or not yours)."),
                         **ERROR_RESPONSES,
                     },
@@ -355,6 +356,7 @@ def openapi_document(*, server_url: str) -> dict[str, Any]:
                         "200": _json(
                             "#/components/schemas/Task", "Cancelled; the credits were refunded."
                         ),
+                        "400": _json("#/components/schemas/Error", "A malformed task_id."),
                         "404": _json("#/components/schemas/Error", "No such task (or not yours)."),
                         "409": _json(
                             "#/components/schemas/Error",

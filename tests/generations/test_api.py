@@ -122,7 +122,7 @@ def test_another_persons_task_is_404(caller):
     response = caller.get(f"/v1/video/generations/{theirs.id}")
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
     assert caller.post(f"/v1/video/generations/{theirs.id}/cancel").status_code == 404
-    assert caller.get("/v1/video/generations/not-a-uuid").status_code == 404
+    assert caller.get("/v1/video/generations/not-a-uuid").status_code == 400  # malformed
 
 
 def test_a_completed_task_has_a_signed_url_to_the_video_valid_one_hour(caller, monkeypatch):
@@ -276,11 +276,13 @@ def test_a_team_slug_charges_and_files_the_job_for_that_team(caller, image_url):
     )
 
 
-def test_submits_are_rate_limited_per_token(caller, image_url, settings):
+def test_submits_are_rate_limited_per_person_across_their_tokens(caller, image_url, settings):
     settings.STUDIO_API_SUBMIT_RATE = "2/m"
+    _, second = api_token_create(user=caller.user, name="another script")
+    other = Client(HTTP_AUTHORIZATION=f"Bearer {second}")
     assert post(caller, seed_body(image_url)).status_code == 200
-    assert post(caller, seed_body(image_url)).status_code == 200
-    limited = post(caller, seed_body(image_url))
+    assert post(other, seed_body(image_url)).status_code == 200
+    limited = post(other, seed_body(image_url))
     assert limited.status_code == 429
     assert 1 <= int(limited["Retry-After"]) <= 60
     assert limited.json()["error"]["code"] == "rate_limited"
@@ -312,6 +314,46 @@ def test_the_list_is_newest_first_with_a_next_link(caller):
     for bad in ("0", "101", "x"):
         response = caller.get(f"/v1/video/generations?limit={bad}")
         assert response.status_code == 400 and response.json()["error"]["param"] == "limit"
+
+
+def _cursor(raw: str) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        _cursor("2026-12-01T10:00:00+00:00|not-a-uuid"),  # the id part is not a UUID
+        _cursor("2026-12-01T10:00:00|8f1d6b8e-6a55-4bd5-9f59-0d3c5d6c2a11"),  # no zone
+        _cursor("yesterday|8f1d6b8e-6a55-4bd5-9f59-0d3c5d6c2a11"),
+        _cursor("no bar at all"),
+        "%%%",
+        "é",
+        "",
+    ],
+)
+def test_a_malformed_cursor_answers_400_as_json(caller, cursor):
+    response = caller.get("/v1/video/generations", {"after": cursor, "limit": "5"})
+    if cursor == "":
+        assert response.status_code == 200  # no cursor: the first page
+        return
+    assert response.status_code == 400, response.content[:200]
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["param"] == "after"
+
+
+@pytest.mark.parametrize("task_id", ["123", "not-a-uuid", "ZZZZZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZZZZZZZZZ"])
+def test_a_malformed_task_id_answers_400_as_json(caller, task_id):
+    for response in (
+        caller.get(f"/v1/video/generations/{task_id}"),
+        caller.post(f"/v1/video/generations/{task_id}/cancel"),
+    ):
+        assert response.status_code == 400
+        assert response.json()["error"]["param"] == "task_id"
+    unknown = caller.get("/v1/video/generations/8f1d6b8e-6a55-4bd5-9f59-0d3c5d6c2a11")
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
 
 
 def test_models_list_the_catalog_with_form_schema_and_price(caller):
@@ -383,3 +425,89 @@ def test_create_api_token_command_prints_the_token_on_its_last_line(capsys):
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert Client(HTTP_AUTHORIZATION=f"Bearer {last}").get("/v1/models").status_code == 200
     assert ApiToken.objects.get().name == "cron"
+
+
+def test_a_request_its_wallet_cannot_pay_fetches_nothing(file_server):
+    poor = make_user(username="poor", credits=1)
+    _, raw = api_token_create(user=poor, name="script")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    url = file_server.add("/ref.png", image_bytes(size=(320, 240)), "image/png")
+    refused = post(client, seed_body(url))
+    assert refused.status_code == 402
+    assert refused.json()["error"]["code"] == "insufficient_credits"
+    assert "costs 4 credits" in refused.json()["error"]["message"]
+    assert file_server.hits == []  # the reference was never fetched
+    assert not Generation.objects.exists()
+
+
+def test_the_apis_fetches_count_toward_the_upload_rate(caller, file_server, settings):
+    settings.STUDIO_UPLOAD_RATE = "2/m"
+    url = file_server.add("/ref.png", image_bytes(size=(320, 240)), "image/png")
+    assert post(caller, seed_body(url)).status_code == 200
+    assert post(caller, seed_body(url)).status_code == 200
+    limited = post(caller, seed_body(url))
+    assert limited.status_code == 429 and limited.json()["error"]["code"] == "rate_limited"
+    assert int(limited["Retry-After"]) >= 1
+    assert len(file_server.hits) == 2
+
+
+def test_a_person_holds_at_most_twenty_api_tokens(client):
+    from accounts.services import API_TOKENS_PER_PERSON
+
+    person = make_user(username="collector")
+    client.force_login(person)
+    for number in range(API_TOKENS_PER_PERSON):
+        made = client.post("/account/tokens/", {"name": f"script {number}"})
+        assert made.status_code == 200, number
+    refused = client.post("/account/tokens/", {"name": "one too many"})
+    html = refused.content.decode()
+    assert refused.status_code == 400
+    assert "You hold 20 tokens, the most one person may" in html
+    assert 'value="one too many"' in html  # the form keeps what was typed
+    assert ApiToken.objects.filter(user=person).count() == API_TOKENS_PER_PERSON
+    token = ApiToken.objects.filter(user=person).first()
+    client.post(f"/account/tokens/{token.pk}/revoke/")
+    assert client.post("/account/tokens/", {"name": "room again"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("model", "where", "given", "param"),
+    [
+        (
+            "wan-2.6-flash",
+            "parameters",
+            {"multi_shots": True, "enable_prompt_expansion": False},
+            "multi_shots",
+        ),
+        (
+            "wan2.6-i2v-flash",
+            "parameters",
+            {"shot_type": "multi", "prompt_extend": False},
+            "shot_type",
+        ),
+    ],
+)
+def test_a_value_the_request_would_drop_is_refused_by_name(
+    caller, file_server, model, where, given, param
+):
+    url = file_server.add("/ref.png", image_bytes(size=(320, 240)), "image/png")
+    image = "img_url" if model == "wan2.6-i2v-flash" else "image"
+    body = {
+        "model": model,
+        "prompt": "A kite over the dunes",
+        "metadata": {"input": {image: url}, where: given},
+    }
+    refused = post(caller, body)
+    assert refused.status_code == 400, refused.content
+    error = refused.json()["error"]
+    assert error["param"] == param and "would be dropped" in error["message"]
+    assert file_server.hits == [] and not Generation.objects.exists()
+    # Its off value is harmless, and with the condition on it is taken.
+    off = {**given, param: False if param == "multi_shots" else "single"}
+    assert (
+        post(caller, {**body, "metadata": {"input": {image: url}, where: off}}).status_code == 200
+    )
+    condition = next(name for name in given if name != param)
+    on = {**given, condition: True}
+    accepted = post(caller, {**body, "metadata": {"input": {image: url}, where: on}})
+    assert accepted.status_code == 200, accepted.content

@@ -85,3 +85,42 @@ def test_without_a_token_every_operation_answers_401(case):
     elif case.path != "/v1/openapi.json":
         assert response.status_code == 401, (case.method, case.formatted_path, response.status_code)
         assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+
+
+def _negative_schema():
+    """The same document, fuzzed with values it does not allow (malformed query parameters,
+    cursors, ids and bodies): each answer must be the API's JSON error, never a 500."""
+    from schemathesis import GenerationMode
+
+    loaded = _load_schema()
+    loaded.config.generation.update(modes=[GenerationMode.NEGATIVE])
+    return loaded
+
+
+negative = _negative_schema()
+
+
+def _an_api_error(response, case) -> None:
+    if case.path == "/v1/openapi.json":
+        return
+    if response.status_code >= 400:
+        content_type = {name.lower(): value for name, value in response.headers.items()}.get(
+            "content-type", [""]
+        )
+        content_type = content_type[0] if isinstance(content_type, list) else content_type
+        assert content_type.startswith("application/json"), (
+            case.method,
+            case.formatted_path,
+            response.status_code,
+        )
+        assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+
+
+@pytest.mark.django_db
+@negative.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_values_the_document_does_not_allow_get_a_json_error_never_a_500(case, token):
+    response = case.call_and_validate(
+        headers={"Authorization": f"Bearer {token}"}, checks=[not_a_server_error]
+    )
+    _an_api_error(response, case)
