@@ -215,8 +215,17 @@ class Invitation(models.Model):
         return f"Invitation to {self.team} ({target})"
 
 
+def webhook_secret_new() -> str:
+    """A signing secret in the Standard Webhooks form: `whsec_` and 32 random bytes, base64."""
+    import base64
+    import secrets
+
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
 class ApiToken(models.Model):
-    """A bearer token for the studio's API: shown once, stored only as a hash."""
+    """A bearer token for the studio's API: shown once, stored only as a hash. Its webhook
+    signing secret signs the events sent for generations it made (shown once too)."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
@@ -230,6 +239,7 @@ class ApiToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    webhook_secret = models.CharField(max_length=64, default=webhook_secret_new)
 
     class Meta:
         ordering = ["-created_at"]

@@ -68,8 +68,14 @@ def account(request: AuthenticatedRequest) -> HttpResponse:
 
 
 def _account_page(
-    request: AuthenticatedRequest, *, token_form=None, new_token=None, status=200
+    request: AuthenticatedRequest,
+    *,
+    token_form=None,
+    new_token=None,
+    new_token_secret=None,
+    status=200,
 ) -> HttpResponse:
+    from generations.api_webhooks import webhook_deliveries_for
     from generations.sharing import generations_shared_by
 
     context = {
@@ -80,6 +86,8 @@ def _account_page(
         "tokens": api_tokens_for_user(user=request.user),
         "token_form": token_form or ApiTokenForm(),
         "new_token": new_token,
+        "new_token_secret": new_token_secret,
+        "deliveries": webhook_deliveries_for(user=request.user),
     }
     return render(request, "accounts/account.html", context, status=status)
 
@@ -90,7 +98,7 @@ def api_token_new(request: AuthenticatedRequest) -> HttpResponse:
     if not form.is_valid():
         return _account_page(request, token_form=form, status=400)
     try:
-        _, raw = api_token_create(
+        token, raw = api_token_create(
             user=request.user,
             name=form.cleaned_data["name"],
             expires_in_days=form.cleaned_data["expires_in_days"],
@@ -99,7 +107,7 @@ def api_token_new(request: AuthenticatedRequest) -> HttpResponse:
         form.add_error("name", str(error))
         return _account_page(request, token_form=form, status=400)
     # Shown in this one response only; it is stored hashed and cannot be shown again.
-    response = _account_page(request, new_token=raw)
+    response = _account_page(request, new_token=raw, new_token_secret=token.webhook_secret)
     response["Cache-Control"] = "no-store"
     return response
 

@@ -185,6 +185,7 @@ def generations(request: ApiRequest) -> HttpResponse:
         user=request.api_user,
         body=_body(request),
         idempotency_key=request.headers.get("Idempotency-Key"),
+        token=request.api_token,
     )
     return JsonResponse({"task_id": str(generation.id), "status": STATUS[generation.state]})
 

@@ -18,7 +18,7 @@ from .catalog import CatalogField, CatalogModel
 
 TOP_ROLES = {"prompt", "duration"}
 INPUT_ROLES = {"reference_image", "reference_audio", "negative_prompt"}
-TOP_EXTRA = {"model", "team"}
+TOP_EXTRA = {"model", "team", "webhook", "webhook_events"}
 
 
 class ApiError(Exception):

@@ -20,14 +20,15 @@ from accounts.ledger import (
     wallet_for_team,
     wallet_for_user,
 )
-from accounts.models import Membership, Team, User
+from accounts.models import ApiToken, Membership, Team, User
 from studio.ratelimit import rate_limit_hit, rate_parse
 
 from .api_requests import ApiError, api_form_input, body_sha256, dropped_values_refused
+from .api_webhooks import webhook_events_parse, webhook_url_check
 from .catalog import CatalogField, catalog
 from .fetcher import FetchError, GuardedFetcher
 from .forms import generation_form_class
-from .models import ApiIdempotencyKey, Generation
+from .models import ApiIdempotencyKey, ApiWebhook, Generation
 from .pricing import PriceError, price_quote
 from .selectors import catalog_model_available
 from .services import ModelUnavailable, generation_create, references_store
@@ -108,6 +109,30 @@ def _fetches_count_as_uploads(*, user: User, count: int) -> None:
         )
 
 
+def _webhook_asked(body: dict, fetcher: GuardedFetcher | None) -> tuple[str, list[str]] | None:
+    """The webhook URL and events the request asks for, checked now (400 naming the field)."""
+    if body.get("webhook") is None:
+        if body.get("webhook_events") is not None:
+            raise ApiError(
+                400,
+                "webhook_events needs a webhook URL to send them to.",
+                param="webhook_events",
+                code="invalid_value",
+            )
+        return None
+    try:
+        url = webhook_url_check(body["webhook"], fetcher)
+    except ValueError as error:
+        raise ApiError(400, f"webhook: {error}", param="webhook", code="invalid_value") from None
+    try:
+        events = webhook_events_parse(body.get("webhook_events"))
+    except ValueError as error:
+        raise ApiError(
+            400, f"webhook_events: {error}", param="webhook_events", code="invalid_value"
+        ) from None
+    return url, events
+
+
 def _first_error(form) -> ApiError:
     for name, errors in form.errors.items():
         message = errors[0] if errors else "Invalid value."
@@ -150,6 +175,7 @@ def api_generation_submit(
     body: Any,
     idempotency_key: str | None = None,
     fetcher: GuardedFetcher | None = None,
+    token: ApiToken | None = None,
 ) -> tuple[Generation, bool]:
     """Validate, charge and create a generation from an API body; (generation, created)."""
     if not isinstance(body, dict):
@@ -181,6 +207,7 @@ def api_generation_submit(
             )
         team = membership.team
     form_input = api_form_input(model=model, body=body)
+    webhook = _webhook_asked(body, fetcher)
     # What can be told without the files is told before any is fetched: a value the request
     # would drop, a wallet that cannot pay, the upload rate.
     early = generation_form_class(model)(form_input.data, owner=user)
@@ -211,6 +238,10 @@ def api_generation_submit(
                 if key:
                     ApiIdempotencyKey.objects.create(
                         user=user, key=key, body_sha256=digest, generation=generation
+                    )
+                if webhook is not None:
+                    ApiWebhook.objects.create(
+                        generation=generation, token=token, url=webhook[0], events=webhook[1]
                     )
         except IntegrityError:
             # The same key arrived twice at once: the other request created the generation.

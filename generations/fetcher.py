@@ -44,6 +44,15 @@ class FetchResult:
     redirects: int
 
 
+@dataclass(frozen=True)
+class PostResult:
+    status: int
+    answer: str  # the start of the body that came back
+
+
+ANSWER_KEPT = 500
+
+
 def system_resolver(host: str, port: int) -> list[str]:
     """Resolve with the operating system, once."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -140,6 +149,57 @@ class GuardedFetcher:
                 "address", f"The host {host} points to an internal address, which is not fetched."
             )
         return addresses[0]
+
+    def check(self, url: str) -> None:
+        """Raise FetchError unless `url` is one this fetcher would send to (scheme, host,
+        and every address it resolves to)."""
+        _, host, port = self._check_url(url)
+        self._address_for(host, port)
+
+    def post(
+        self, url: str, *, body: bytes, headers: dict[str, str], total_seconds: float = 15.0
+    ) -> PostResult:
+        """POST `body` to `url` under the same rules; a redirect is not followed (its status is
+        the answer). Raises FetchError when nothing could be sent or no answer came."""
+        parsed, host, port = self._check_url(url)
+        address = self._address_for(host, port)
+        client = self._client or _fetch_client()
+        target = parsed.copy_with(host=address, port=port)
+        host_header = host if parsed.port is None else f"{host}:{port}"
+        extensions = {"sni_hostname": host} if parsed.scheme == "https" else {}
+        request = client.build_request(
+            "POST",
+            target,
+            content=body,
+            headers={**headers, "Host": host_header},
+            extensions={
+                **extensions,
+                "timeout": {
+                    "connect": min(10.0, total_seconds),
+                    "read": total_seconds,
+                    "write": min(10.0, total_seconds),
+                    "pool": min(10.0, total_seconds),
+                },
+            },
+        )
+        try:
+            response = client.send(request, stream=True)
+        except httpx.TimeoutException:
+            raise FetchError("timeout", "The server did not answer in time.") from None
+        except httpx.HTTPError as error:
+            raise FetchError("connect", f"Could not send ({type(error).__name__}).") from None
+        try:
+            kept = b""
+            for chunk in response.iter_bytes(CHUNK):
+                kept += chunk
+                if len(kept) >= ANSWER_KEPT * 4:
+                    break
+            answer = kept.decode("utf-8", "replace").replace("\x00", "")[:ANSWER_KEPT]
+            return PostResult(status=response.status_code, answer=answer)
+        except httpx.HTTPError:
+            return PostResult(status=response.status_code, answer="")
+        finally:
+            response.close()
 
     def fetch(
         self,

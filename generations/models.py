@@ -338,3 +338,62 @@ class ModelAvailability(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({'on' if self.enabled else 'off'})"
+
+
+class ApiWebhook(models.Model):
+    """Where to tell an API client that its generation ended: asked for in the request
+    (`webhook`, `webhook_events`), signed with the secret of the token that made it."""
+
+    EVENTS = (
+        "generation.succeeded",
+        "generation.failed",
+        "generation.cancelled",
+        "generation.expired",
+    )
+
+    generation = models.OneToOneField(
+        Generation, on_delete=models.CASCADE, related_name="api_webhook"
+    )
+    token = models.ForeignKey(
+        "accounts.ApiToken", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    url = models.URLField(max_length=2000)
+    events = models.JSONField(default=list)
+
+    def __str__(self) -> str:
+        return f"webhook of {self.generation_id} to {self.url}"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one webhook: sent, and retried with growing gaps for up to a day."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Sending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Gave up"
+
+    id = models.CharField(primary_key=True, max_length=40)  # the `webhook-id` header
+    webhook = models.ForeignKey(ApiWebhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=40)
+    payload = models.JSONField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.PositiveIntegerField(null=True, blank=True)
+    last_answer = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(state="pending"),
+                name="webhook_delivery_due",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.id} ({self.state})"

@@ -6,6 +6,7 @@ from typing import Any
 
 from .api_requests import api_location
 from .catalog import CatalogField, CatalogModel, catalog
+from .models import ApiWebhook
 
 STATUSES = ["queued", "in_progress", "completed", "failed", "cancelled", "expired"]
 
@@ -101,6 +102,25 @@ def request_schema(model: CatalogModel) -> dict[str, Any]:
         "team": {
             "type": "string",
             "description": "A team's slug: charge and file the job for that team.",
+        },
+        "webhook": {
+            "type": "string",
+            "format": "uri",
+            "maxLength": 2000,
+            "description": (
+                "An http(s) URL the studio POSTs a signed `WebhookEvent` to when the job ends "
+                "(Standard Webhooks headers `webhook-id`, `webhook-timestamp`, "
+                "`webhook-signature`, signed with your token's signing secret). Retried with "
+                "growing gaps for up to a day until it answers 2xx. An internal address is "
+                "refused with 400."
+            ),
+        },
+        "webhook_events": {
+            "type": "array",
+            "minItems": 1,
+            "uniqueItems": True,
+            "items": {"type": "string", "enum": list(ApiWebhook.EVENTS)},
+            "description": "Which endings to send (all four when left out).",
         },
     }
     sections: dict[str, dict[str, Any]] = {"input": {}, "parameters": {}}
@@ -225,6 +245,16 @@ def openapi_document(*, server_url: str) -> dict[str, Any]:
         "Model": {
             "type": "object",
             "required": ["id", "object", "name", "provider", "form_schema", "price"],
+        },
+        "WebhookEvent": {
+            "type": "object",
+            "description": "The body the studio POSTs to a request's `webhook` when it ends.",
+            "required": ["type", "timestamp", "data"],
+            "properties": {
+                "type": {"type": "string", "enum": list(ApiWebhook.EVENTS)},
+                "timestamp": {"type": "string", "format": "date-time"},
+                "data": {"$ref": "#/components/schemas/Task"},
+            },
         },
         "ModelList": {
             "type": "object",

@@ -355,6 +355,10 @@ def _transition_locked(
     )
     if to in REFUNDED_STATES:
         credits_refund(generation=generation, reason=f"Refund: {detail}"[:300])
+    if to in Generation.FINAL_STATES:
+        from .api_webhooks import webhook_queue
+
+        webhook_queue(generation)
     logger.info(
         "generation %s: %s -> %s %s",
         generation.id,

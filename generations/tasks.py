@@ -41,3 +41,16 @@ def references_prune_task() -> int:
 def generations_purge_deleted_task() -> int:
     """The hourly schedule: remove the files of generations deleted past the undo window."""
     return services.generations_purge_deleted()
+
+
+def webhook_send_task(delivery_id: str) -> str:
+    from .api_webhooks import webhook_send
+
+    return webhook_send(delivery_id=delivery_id).state
+
+
+def webhooks_send_due_task() -> int:
+    """The per-minute schedule: send the webhook retries that are due."""
+    from .api_webhooks import webhooks_send_due
+
+    return webhooks_send_due()

@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
@@ -791,3 +791,15 @@ def api_reference(request: AuthenticatedRequest) -> HttpResponse:
         "base_url": settings.STUDIO_PUBLIC_URL,
     }
     return render(request, "generations/api_reference.html", context)
+
+
+@require_POST
+def webhook_send_again(request: AuthenticatedRequest, id: str) -> HttpResponse:
+    """The account page's "Send again" for one of the person's webhook deliveries."""
+    from .api_webhooks import webhook_send_again as send_again
+    from .models import WebhookDelivery
+
+    delivery = get_object_or_404(WebhookDelivery, pk=id, webhook__generation__owner=request.user)
+    send_again(delivery=delivery)
+    messages.success(request, f"{delivery.event} ({delivery.id}) is being sent again.")
+    return redirect("account")

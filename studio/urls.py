@@ -25,6 +25,11 @@ urlpatterns = [
     path("account/tokens/", account_views.api_token_new, name="api-token-new"),
     path("account/default-wallet/", account_views.default_wallet, name="account-default-wallet"),
     path(
+        "account/webhooks/<str:id>/send-again/",
+        generation_views.webhook_send_again,
+        name="webhook-send-again",
+    ),
+    path(
         "account/tokens/<int:id>/revoke/",
         account_views.api_token_revoke_view,
         name="api-token-revoke",

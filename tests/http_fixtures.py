@@ -1,4 +1,5 @@
-"""A small file server on loopback for tests that fetch URLs (references given to the API)."""
+"""A small server on loopback for tests that fetch URLs (references given to the API) or
+receive what the studio sends (webhooks: each POST is kept in `posts`)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,18 @@ class Route:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
 class FileServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.hits: list[str] = []
+        self.posts: list[Received] = []
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -37,6 +46,20 @@ class FileServer:
                     self.send_header(name, value)
                 self.end_headers()
                 # The client may stop reading (e.g. past its size cap).
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(route.body)
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                server.posts.append(
+                    Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                )
+                route = server.routes.get(self.path, Route(body=b"ok", content_type="text/plain"))
+                self.send_response(route.status)
+                self.send_header("Content-Type", route.content_type)
+                self.send_header("Content-Length", str(len(route.body)))
+                self.end_headers()
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(route.body)
 
