@@ -12,6 +12,7 @@ urlpatterns = [
     path("gallery/", views.gallery, name="gallery"),
     path("gallery/bulk/", views.gallery_bulk, name="gallery-bulk"),
     path("gallery/restore/", views.gallery_restore, name="gallery-restore"),
+    path("compare/", views.compare, name="compare"),
     path("generations/notices/", views.notices, name="notices"),
     path("generations/notices/dismiss/", views.notices_dismiss, name="notices-dismiss"),
     path("generations/<uuid:id>/", views.detail, name="detail"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -502,13 +503,13 @@ def gallery(request: AuthenticatedRequest) -> HttpResponse:
     return gallery_response(request, template="generations/gallery.html", context=context)
 
 
-BULK_ACTIONS = ("favourite", "unfavourite", "delete", "share", "download")
+BULK_ACTIONS = ("favourite", "unfavourite", "delete", "share", "download", "compare")
 
 
 @require_POST
 def gallery_bulk(request: AuthenticatedRequest) -> HttpResponseBase:
-    """Act on the selected cards at once: favourite, unfavourite, delete, share to a team, or
-    download them as one zip."""
+    """Act on the selected cards at once: favourite, unfavourite, delete, share to a team,
+    download them as one zip, or compare them side by side."""
     back = _next_url(request, reverse("generations:gallery"))
     ids = request.POST.getlist("ids")
     action = request.POST.get("action", "")
@@ -518,6 +519,16 @@ def gallery_bulk(request: AuthenticatedRequest) -> HttpResponseBase:
     if not ids:
         messages.error(request, "Select at least one video first.")
         return redirect(back)
+    if action == "compare":
+        from .compare import COMPARED_MAX, COMPARED_MIN
+
+        if not COMPARED_MIN <= len(ids) <= COMPARED_MAX:
+            messages.error(
+                request, f"Select {COMPARED_MIN} to {COMPARED_MAX} videos to compare them."
+            )
+            return redirect(back)
+        query = urlencode({"ids": ",".join(ids)}, safe=",")
+        return redirect(f"{reverse('generations:compare')}?{query}")
     if action == "download":
         entries = archive_entries(viewer=request.user, ids=ids)
         if not entries:
@@ -803,3 +814,17 @@ def webhook_send_again(request: AuthenticatedRequest, id: str) -> HttpResponse:
     send_again(delivery=delivery)
     messages.success(request, f"{delivery.event} ({delivery.id}) is being sent again.")
     return redirect("account")
+
+
+@require_GET
+def compare(request: AuthenticatedRequest) -> HttpResponse:
+    """Two to four videos side by side, played together, with the settings that differ."""
+    from .compare import CompareRefused, compare_for_viewer, compare_ids
+
+    try:
+        ids = compare_ids(request.GET.getlist("ids"))
+    except CompareRefused as error:
+        return render(request, "generations/compare.html", {"refused": str(error)}, status=400)
+    generations, rows = compare_for_viewer(viewer=request.user, ids=ids)
+    context = {"generations": generations, "rows": rows, "columns": len(generations)}
+    return render(request, "generations/compare.html", context)

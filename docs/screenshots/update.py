@@ -58,6 +58,7 @@ PICKS: dict[str, tuple[str, int | None]] = {
     "notices-phone.png": ("notices-phone", None),
     "phone-action-bar.png": ("create-phone", None),
     "switch-note.png": ("create-switch-note", None),
+    "compare.png": ("compare-desktop", None),
 }
 # docs/create-page.md shows these two at the top of docs/.
 TOP_LEVEL = {"create-modelstream.png": ("create-modelstream", None)}
