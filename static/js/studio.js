@@ -360,6 +360,46 @@
     window.requestAnimationFrame(function () { placing = false; placeToasts(); });
   }
 
+  // --- Keyboard and clipboard -----------------------------------------------------------------
+  // Ctrl/Cmd+Enter submits the create form (as its Generate button would); a pasted picture goes
+  // into the reference image box; on a generation page the arrow keys step through the gallery.
+
+  function typing(target) {
+    return target && target.closest && target.closest("input, textarea, select, [contenteditable], video, audio");
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      var form = document.getElementById("create-form");
+      var submit = form && form.querySelector("[data-submit]");
+      if (submit && !submit.disabled) {
+        event.preventDefault();
+        form.requestSubmit(submit);
+      }
+      return;
+    }
+    if ((event.key === "ArrowLeft" || event.key === "ArrowRight") && !event.altKey &&
+        !event.ctrlKey && !event.metaKey && !event.shiftKey && !typing(event.target)) {
+      var step = document.querySelector(
+        event.key === "ArrowLeft" ? "[data-step=previous]" : "[data-step=next]"
+      );
+      if (step) {
+        event.preventDefault();
+        window.location.assign(step.href);
+      }
+    }
+  });
+
+  document.addEventListener("paste", function (event) {
+    var zone = document.querySelector('#create-form [data-dropzone][data-kind="image"]');
+    var items = event.clipboardData && event.clipboardData.files;
+    if (!zone || !items || !items.length) return;
+    var picture = Array.prototype.find.call(items, function (file) { return /^image\//.test(file.type); });
+    if (!picture) return;
+    event.preventDefault();
+    upload(zone, picture);
+  });
+
   // --- Wiring ---------------------------------------------------------------------------------
 
   function enhance(root) {

@@ -228,3 +228,44 @@ def test_the_wallet_range_marks_and_shortfall_speak_plainly(browse):
     expect(page.locator("#field-duration .field-error")).to_have_count(0)
     expect(page.locator(".form-error[role=alert]")).to_have_count(0)
     assert page.errors == []
+
+
+PASTE = """
+async (b64) => {
+  const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+  const data = new DataTransfer();
+  data.items.add(new File([bytes], "pasted.png", {type: "image/png"}));
+  document.querySelector("#id_prompt").dispatchEvent(
+    new ClipboardEvent("paste", {clipboardData: data, bubbles: true, cancelable: true}));
+}
+"""
+
+
+def test_paste_a_picture_submit_with_the_keyboard_and_step_with_the_arrows(browse):
+    import base64
+
+    from tests.factories import make_generation
+
+    person = make_user(username="keyboard-maker", credits=50)
+    older = make_generation(owner=person, state="succeeded", prompt="An older take")
+    newer = make_generation(owner=person, state="succeeded", prompt="A newer take")
+    page = browse(user=person)
+    page.goto("/")
+    page.fill("#id_prompt", PROMPT)
+    # A pasted picture goes into the reference box and is uploaded and checked at once.
+    page.evaluate(PASTE, base64.b64encode(image_bytes(size=(640, 360))).decode())
+    expect(page.locator("#field-img_url .reference-facts")).to_contain_text("640×360 px")
+    # Ctrl+Enter in the prompt submits the form, as Generate would.
+    expect(page.locator("#field-img_url input[type=radio][name=img_url]:checked")).to_have_count(1)
+    expect(page.locator("[data-submit]")).to_be_enabled()  # the upload is in
+    page.focus("#id_prompt")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_url(re.compile(r"/generations/[0-9a-f-]{36}/$"))
+    # On a generation page opened from the gallery the arrow keys step through it.
+    page.goto("/gallery/")
+    page.goto(f"/generations/{newer.id}/")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_url(f"**/generations/{older.id}/")
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_url(f"**/generations/{newer.id}/")
+    assert page.errors == []
