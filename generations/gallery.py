@@ -53,6 +53,7 @@ class GalleryFilters:
     date_to: date | None = None
     q: str = ""
     sort: str = "newest"
+    batch: str = ""  # a batch's id: only its members
 
     def params(self) -> list[tuple[str, str]]:
         """The canonical query parameters for these filters (defaults left out)."""
@@ -66,6 +67,7 @@ class GalleryFilters:
             ("from", self.date_from.isoformat() if self.date_from else ""),
             ("to", self.date_to.isoformat() if self.date_to else ""),
             ("q", self.q),
+            ("batch", self.batch),
             ("sort", "" if self.sort == "newest" else self.sort),
         ):
             if value:
@@ -237,6 +239,7 @@ def gallery_query_parse(query: QueryDict, *, options: GalleryOptions) -> Gallery
         date_to=date_to,
         q=text,
         sort=_one_of(query, "sort", SORTS, problems) or "newest",
+        batch=_batch_id(query, problems),
     )
     after = None
     token = query.get("after", "")
@@ -245,6 +248,17 @@ def gallery_query_parse(query: QueryDict, *, options: GalleryOptions) -> Gallery
         if after is None:
             problems.append("after: not a valid page link; showing the first page")
     return GalleryQuery(filters=filters, after=after, problems=problems)
+
+
+def _batch_id(query: QueryDict, problems: list[str]) -> str:
+    raw = query.get("batch", "").strip()
+    if not raw:
+        return ""
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        problems.append(f"batch: {raw[:40]!r} is not a batch")
+        return ""
 
 
 def _options_html(choices: Iterable[tuple[Any, Any]], chosen: Iterable[Any]) -> SafeString:
@@ -324,22 +338,28 @@ def _key_of(generation: Generation) -> str:
     )
 
 
-def card_body_render(generation: Generation) -> SafeString:
-    """The shared, viewer-independent body of a generation's card (never cached here)."""
+def card_body_render(generation: Generation, *, quiet: bool = False) -> SafeString:
+    """The shared, viewer-independent body of a generation's card (never cached here). An
+    unfinished card asks for itself again, unless `quiet` (a page that renews all its cards
+    with one request per tick, as the batch page does)."""
     from .selectors import generation_progress
 
     names = {key: model.name for key, model in catalog().items()}
-    context = {"generation": generation, "model_name": names.get(generation.model_key, "")}
+    context = {
+        "generation": generation,
+        "model_name": names.get(generation.model_key, ""),
+        "quiet": quiet,
+    }
     if not generation.is_final:
         context["progress"] = generation_progress(generation)
     html = get_template(CARD_TEMPLATE).render(context)
     return mark_safe(html)  # the template engine escaped what it rendered
 
 
-def card_body(generation: Generation) -> SafeString:
+def card_body(generation: Generation, *, quiet: bool = False) -> SafeString:
     """One card's body, from the shared cache when the generation is final."""
     if not generation.is_final:
-        return card_body_render(generation)
+        return card_body_render(generation, quiet=quiet)
     key = _key_of(generation)
     body = shared_cache.get(key)
     if body is None:

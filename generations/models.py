@@ -170,6 +170,11 @@ class Generation(models.Model):
     retry_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
     )
+    batch = models.ForeignKey(
+        "Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="members"
+    )
+    # Where this member sits on its batch's axes: {"prompt": 1, "variation": 0, "<field>": value}.
+    batch_place = models.JSONField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -249,6 +254,29 @@ class Generation(models.Model):
     def is_storing(self) -> bool:
         """The provider has finished and the studio is copying the video."""
         return self.state == self.State.RUNNING and bool(self.result_url)
+
+
+class Batch(models.Model):
+    """Several generations made by one submit: variations, several prompts, a sweep over one or
+    two fields, combined as a product; charged together, all or nothing."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="batches"
+    )
+    team = models.ForeignKey(
+        "accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="batches"
+    )
+    model_key = models.CharField(max_length=64)
+    # The axes in order, each {"name": ..., "label": ..., "values": [...]}.
+    axes = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"batch {self.id} of {self.model_key}"
 
 
 class GenerationEvent(models.Model):

@@ -140,6 +140,8 @@ def _filtered(queryset: QuerySet[Generation], filters: GalleryFilters) -> QueryS
         queryset = queryset.filter(created_at__gte=_day_start(filters.date_from))
     if filters.date_to:
         queryset = queryset.filter(created_at__lt=_day_start(filters.date_to + timedelta(days=1)))
+    if filters.batch:
+        queryset = queryset.filter(batch_id=filters.batch)
     if filters.q:
         condition = search_condition(filters.q)
         if condition is not None:

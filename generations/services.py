@@ -31,7 +31,7 @@ from studio.logs import generation_log_context
 
 from .catalog import CatalogModel, catalog, catalog_get
 from .forms import UploadCandidate
-from .models import Favourite, Generation, GenerationEvent, ModelAvailability, Reference
+from .models import Batch, Favourite, Generation, GenerationEvent, ModelAvailability, Reference
 from .pricing import price_quote
 from .providers import (
     ErrorKind,
@@ -212,6 +212,8 @@ def generation_create(
     references: dict[str, Reference],
     team: Team | None = None,
     retry_of: Generation | None = None,
+    batch: Batch | None = None,
+    batch_place: dict[str, Any] | None = None,
 ) -> Generation:
     """Charge the wallet and create a pending generation in one transaction; submit on commit.
 
@@ -248,6 +250,8 @@ def generation_create(
         cost=quote.credits,
         deadline_at=now + timedelta(seconds=settings.STUDIO_GENERATION_DEADLINE),
         retry_of=retry_of,
+        batch=batch,
+        batch_place=batch_place,
     )
     generation.request_body = generation_request_body(generation=generation, model=model)
     with transaction.atomic():

@@ -31,6 +31,15 @@ from studio.http import AuthenticatedRequest, StudioRequest
 from studio.ratelimit import rate_limit_hit, rate_parse
 
 from .archives import archive_entries, zip_response
+from .batches import (
+    VARIATIONS_MAX,
+    BatchRefused,
+    batch_create,
+    batch_get_for_viewer,
+    batch_plan,
+    batch_price,
+    sweepable_fields,
+)
 from .catalog import CatalogField, CatalogModel, catalog
 from .forms import (
     REMEMBERED_PREFIX,
@@ -177,17 +186,65 @@ def _live(
         quote = None  # a price for a value the form refuses would mislead
     clean = {name: value for name, value in values.items() if not model.field(name).is_file}
     preview = provider_request_preview(model=model, values=clean, files=files)
+    batch = _batch_asked(model, form, values) if form.is_bound else None
     live: dict[str, Any] = {
         "quote": quote,
+        "batch": batch,
         "preview": preview,
         "pay": pay,
         "audio_from_upload": audio_from_upload(model=model, values=values),
     }
     if pay and pay["chosen"] and quote is not None:
-        live["shortfall"] = max(quote.credits - pay["chosen"]["balance"], 0)
+        price = batch["total"] if batch and batch.get("total") is not None else quote.credits
+        live["shortfall"] = max(price - pay["chosen"]["balance"], 0)
         if live["shortfall"]:
             live["ask_for_credits"] = _who_grants(pay["chosen"].get("team"))
     return live
+
+
+def _batch_controls(data) -> tuple[int, bool, list[str], dict[str, str]]:
+    """The batch controls as posted: variations, one per prompt line, the swept fields; and
+    errors by control."""
+    errors: dict[str, str] = {}
+    raw = str(data.get("variations") or "1").strip()
+    try:
+        variations = int(raw)
+    except ValueError:
+        variations = 1
+        errors["variations"] = f"Choose a whole number from 1 to {VARIATIONS_MAX}."
+    if not 1 <= variations <= VARIATIONS_MAX and "variations" not in errors:
+        errors["variations"] = f"Choose a whole number from 1 to {VARIATIONS_MAX}."
+        variations = max(1, min(variations, VARIATIONS_MAX))
+    prompt_lines = data.get("prompt_lines") in ("on", "true", "1")
+    sweep = [str(data.get("sweep") or ""), str(data.get("sweep_2") or "")]
+    return variations, prompt_lines, [name for name in sweep if name], errors
+
+
+def _batch_asked(
+    model: CatalogModel, form: GenerationForm, values: dict[str, Any]
+) -> dict[str, Any] | None:
+    """What the batch controls make of the form right now: its size and total price (None for
+    one video), or the error beside the control."""
+    variations, prompt_lines, sweep, errors = _batch_controls(form.data)
+    if errors:
+        return {"errors": errors, "size": None, "total": None}
+    try:
+        plan = batch_plan(
+            model=model,
+            values=values,
+            variations=variations,
+            prompt_lines=prompt_lines,
+            sweep=sweep,
+        )
+    except BatchRefused as error:
+        return {"errors": {error.field or "variations": str(error)}, "size": None, "total": None}
+    if plan.size == 1:
+        return None
+    try:
+        total = batch_price(model=model, plan=plan, files={})
+    except PriceError:
+        total = None
+    return {"errors": {}, "size": plan.size, "total": total, "plan": plan}
 
 
 def _who_grants(team: Team | None) -> str:
@@ -230,6 +287,18 @@ def _create_context(
 ):
     shown = sorted(model.fields, key=lambda spec: _SHOWN_ORDER.get(spec.role or "", 99))
     rows = [_field_row(form=form, spec=spec, owner=request.user) for spec in shown]
+    data = form.data if form.is_bound else {}
+    extra.setdefault(
+        "batch_controls",
+        {
+            "variations": data.get("variations") or "1",
+            "prompt_lines": data.get("prompt_lines") in ("on", "true", "1"),
+            "sweep": data.get("sweep") or "",
+            "sweep_2": data.get("sweep_2") or "",
+            "sweepable": sweepable_fields(model),
+            "max": VARIATIONS_MAX,
+        },
+    )
     carried: CarriedValues | None = extra.pop("carried", None)
     if carried is not None:
         for row in rows:
@@ -320,6 +389,27 @@ def create(request: AuthenticatedRequest) -> HttpResponse:
                     "again (everything you entered is still here).",
                 )
                 valid, status = False, 429
+        batch_asked = _batch_asked(model, form, form.values()) if valid else None
+        if batch_asked and batch_asked["errors"]:
+            valid = False
+        if valid and batch_asked:
+            team = pay["chosen"].get("team")
+            try:
+                batch = batch_create(
+                    user=request.user,
+                    model=model,
+                    plan=batch_asked["plan"],
+                    references=dict(form.references),
+                    team=team,
+                )
+            except (ChargeRefused, ModelUnavailable) as error:
+                form.add_error(None, str(error))
+            else:
+                url = reverse("generations:batch", args=[batch.id])
+                if request.htmx:
+                    return HttpResponseClientRedirect(url)
+                return HttpResponseRedirect(url, status=303)
+            valid = False
         if valid:
             team = pay["chosen"].get("team")
             try:
@@ -828,3 +918,92 @@ def compare(request: AuthenticatedRequest) -> HttpResponse:
     generations, rows = compare_for_viewer(viewer=request.user, ids=ids)
     context = {"generations": generations, "rows": rows, "columns": len(generations)}
     return render(request, "generations/compare.html", context)
+
+
+def _batch_layout(batch, members: list[Generation]) -> dict[str, Any]:
+    """The members on the batch's axes: a table for two axes, else a grid with each member's
+    place in words."""
+    axes = batch.axes or []
+    by_place: dict[tuple, Generation] = {}
+    for member in members:
+        place = member.batch_place or {}
+        by_place[tuple(place.get(axis["name"], 0) for axis in axes)] = member
+
+    def words(member: Generation) -> str:
+        place = member.batch_place or {}
+        parts = []
+        for axis in axes:
+            at = place.get(axis["name"], 0)
+            value = axis["values"][at] if at < len(axis["values"]) else at
+            if axis["name"] == "prompt":
+                value = f"line {at + 1}"
+            parts.append(f"{axis['label']}: {value}")
+        return " · ".join(parts)
+
+    cards: list[dict[str, Any]] = [
+        {"generation": m, "body": card_body(m, quiet=True), "place": words(m)} for m in members
+    ]
+    layout: dict[str, Any] = {"cards": cards, "axes": axes, "table": None}
+    if len(axes) == 2:
+        lookup = {card["generation"].pk: card for card in cards}
+        rows = []
+        for r, row_value in enumerate(axes[0]["values"]):
+            cells = []
+            for c in range(len(axes[1]["values"])):
+                found = by_place.get((r, c))
+                cells.append(lookup.get(found.pk) if found else None)
+            rows.append({"value": row_value, "cells": cells})
+        layout["table"] = {"columns": axes[1]["values"], "rows": rows}
+    return layout
+
+
+@require_GET
+def batch_page(request: AuthenticatedRequest, id: str) -> HttpResponse:
+    """A batch's members on its axes, live (one poll for the whole page while any is
+    unfinished), what was spent and refunded, and actions on all of them."""
+    from django.db.models import Sum
+
+    from accounts.models import LedgerEntry
+
+    batch, members = batch_get_for_viewer(viewer=request.user, id=id)
+    sums = dict(
+        LedgerEntry.objects.filter(generation__batch=batch)
+        .values_list("kind")
+        .annotate(total=Sum("amount"))
+        .values_list("kind", "total")
+    )
+    unfinished = [m for m in members if not m.is_final]
+    context = {
+        "batch": batch,
+        "members": members,
+        "layout": _batch_layout(batch, members),
+        "spent": -(sums.get("charge") or 0),
+        "refunded": sums.get("refund") or 0,
+        "unfinished": len(unfinished),
+        "cancellable": sum(1 for m in members if m.state == Generation.State.PENDING),
+        "is_owner": batch.owner_id == request.user.pk,
+        "model": catalog().get(batch.model_key),
+        "here": request.get_full_path(),
+    }
+    template = "generations/batch.html"
+    if request.htmx and request.GET.get("part") == "members":
+        template += "#batch-members"
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@require_POST
+def batch_cancel(request: AuthenticatedRequest, id: str) -> HttpResponse:
+    """Cancel the batch's members not yet sent to the provider (each refunded on its own)."""
+    batch, members = batch_get_for_viewer(viewer=request.user, id=id)
+    cancelled = 0
+    for member in members:
+        if member.owner_id == request.user.pk and member.state == Generation.State.PENDING:
+            try:
+                generation_cancel(generation=member, by=request.user)
+                cancelled += 1
+            except IllegalTransition:
+                pass  # sent meanwhile: it runs to its end
+    messages.success(request, f"Cancelled {cancelled} not yet sent; their credits came back.")
+    return redirect("generations:batch", id=batch.id)

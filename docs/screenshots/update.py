@@ -59,6 +59,7 @@ PICKS: dict[str, tuple[str, int | None]] = {
     "phone-action-bar.png": ("create-phone", None),
     "switch-note.png": ("create-switch-note", None),
     "compare.png": ("compare-desktop", None),
+    "batch.png": ("batch-page", 1100),
 }
 # docs/create-page.md shows these two at the top of docs/.
 TOP_LEVEL = {"create-modelstream.png": ("create-modelstream", None)}
