@@ -300,3 +300,57 @@ def model(request: ApiRequest, key: str) -> HttpResponse:
 def openapi(request: StudioRequest) -> HttpResponse:
     """The OpenAPI document (public: it holds no secrets)."""
     return JsonResponse(openapi_document(server_url=settings.STUDIO_PUBLIC_URL))
+
+
+@api_endpoint(["POST"])
+def batches(request: ApiRequest) -> HttpResponse:
+    """A batch: one submit for the submit rate, made and charged all or nothing."""
+    from .api_batches import api_batch_submit
+
+    retry_after = rate_limit_hit(
+        key=f"api-user:{request.api_user.pk}",
+        rate=rate_parse(settings.STUDIO_API_SUBMIT_RATE),
+    )
+    if retry_after is not None:
+        raise ApiError(
+            429,
+            "Too many submits from your tokens; wait and try again.",
+            code="rate_limited",
+            type="rate_limit_error",
+            headers={"Retry-After": str(int(retry_after + 0.999))},
+        )
+    batch, made, price = api_batch_submit(
+        user=request.api_user, body=_body(request), token=request.api_token
+    )
+    return JsonResponse(
+        {
+            "id": str(batch.id),
+            "object": "batch",
+            "task_ids": [str(generation.id) for generation in made],
+            "price": price,
+        }
+    )
+
+
+@api_endpoint(["GET"])
+def batch(request: ApiRequest, batch_id: str) -> HttpResponse:
+    """Every task of a batch, as GET /v1/video/generations/<id> shows each."""
+    from .batches import batch_get_for_viewer
+
+    try:
+        key = uuid.UUID(batch_id)
+    except ValueError:
+        raise ApiError(
+            400, "A batch id is a UUID.", param="batch_id", code="invalid_value"
+        ) from None
+    found, members = batch_get_for_viewer(viewer=request.api_user, id=key)
+    return JsonResponse(
+        {
+            "id": str(found.id),
+            "object": "batch",
+            "model": found.model_key,
+            "axes": found.axes,
+            "price": sum(member.cost for member in members),
+            "tasks": [task_object(member) for member in members],
+        }
+    )

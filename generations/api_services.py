@@ -25,7 +25,7 @@ from studio.ratelimit import rate_limit_hit, rate_parse
 
 from .api_requests import ApiError, api_form_input, body_sha256, dropped_values_refused
 from .api_webhooks import webhook_events_parse, webhook_url_check
-from .catalog import CatalogField, catalog
+from .catalog import CatalogField, CatalogModel, catalog
 from .fetcher import FetchError, GuardedFetcher
 from .forms import generation_form_class
 from .models import ApiIdempotencyKey, ApiWebhook, Generation
@@ -169,23 +169,8 @@ def _switched_off(model_key: str) -> ApiError:
     )
 
 
-def api_generation_submit(
-    *,
-    user: User,
-    body: Any,
-    idempotency_key: str | None = None,
-    fetcher: GuardedFetcher | None = None,
-    token: ApiToken | None = None,
-) -> tuple[Generation, bool]:
-    """Validate, charge and create a generation from an API body; (generation, created)."""
-    if not isinstance(body, dict):
-        raise ApiError(400, "The request body must be a JSON object.")
-    key = (idempotency_key or "").strip()[:200] or None
-    digest = body_sha256(body)
-    if key:
-        replayed = _replay(user, key, digest)
-        if replayed is not None:
-            return replayed, False
+def model_and_team(*, user: User, body: dict) -> tuple[CatalogModel, Team | None]:
+    """The model a request names (available now) and the team it is for, or ApiError."""
     model_key = body.get("model")
     models = catalog()
     if not isinstance(model_key, str) or model_key not in models:
@@ -206,6 +191,28 @@ def api_generation_submit(
                 400, f"You are not in a team {slug!r}.", param="team", code="team_not_found"
             )
         team = membership.team
+    return model, team
+
+
+def api_generation_submit(
+    *,
+    user: User,
+    body: Any,
+    idempotency_key: str | None = None,
+    fetcher: GuardedFetcher | None = None,
+    token: ApiToken | None = None,
+) -> tuple[Generation, bool]:
+    """Validate, charge and create a generation from an API body; (generation, created)."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object.")
+    key = (idempotency_key or "").strip()[:200] or None
+    digest = body_sha256(body)
+    if key:
+        replayed = _replay(user, key, digest)
+        if replayed is not None:
+            return replayed, False
+    model, team = model_and_team(user=user, body=body)
+    model_key = model.key
     form_input = api_form_input(model=model, body=body)
     webhook = _webhook_asked(body, fetcher)
     # What can be told without the files is told before any is fetched: a value the request

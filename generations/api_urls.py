@@ -12,6 +12,8 @@ urlpatterns = [
         api.generation_cancel_view,
         name="generation-cancel",
     ),
+    path("batches", api.batches, name="batches"),
+    path("batches/<str:batch_id>", api.batch, name="batch"),
     path("models", api.models, name="models"),
     path("models/<str:key>", api.model, name="model"),
     path("openapi.json", api.openapi, name="openapi"),

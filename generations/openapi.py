@@ -266,10 +266,65 @@ def openapi_document(*, server_url: str) -> dict[str, Any]:
         },
     }
     refs = []
+    batch_refs = []
     for model in models:
         name = "Request_" + "".join(ch if ch.isalnum() else "_" for ch in model.key)
         schemas[name] = request_schema(model)
         refs.append({"$ref": f"#/components/schemas/{name}"})
+        batch_schema = request_schema(model)
+        batch_schema["title"] = f"A batch of {model.name}"
+        batch_schema["properties"] = {
+            **batch_schema["properties"],
+            "variations": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 16,
+                "default": 1,
+                "description": "That many of each combination, with different seeds.",
+            },
+            "prompts": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "string", "minLength": 1},
+                "description": "One generation per prompt.",
+            },
+            "images": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "string", "format": "uri"},
+                "description": "One generation per reference image URL.",
+            },
+            "sweep": {
+                "type": "object",
+                "maxProperties": 2,
+                "additionalProperties": {"type": "array", "minItems": 1, "items": {}},
+                "description": "A field's name → the values to try; one or two fields.",
+            },
+        }
+        schemas["Batch" + name] = batch_schema
+        batch_refs.append({"$ref": f"#/components/schemas/Batch{name}"})
+    schemas["BatchCreated"] = {
+        "type": "object",
+        "required": ["id", "object", "task_ids", "price"],
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"type": "string", "enum": ["batch"]},
+            "task_ids": {"type": "array", "items": {"type": "string"}},
+            "price": {"type": "integer"},
+        },
+    }
+    schemas["Batch"] = {
+        "type": "object",
+        "required": ["id", "object", "model", "axes", "price", "tasks"],
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"type": "string", "enum": ["batch"]},
+            "model": {"type": "string"},
+            "axes": {"type": "array", "items": {"type": "object"}},
+            "price": {"type": "integer"},
+            "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}},
+        },
+    }
     task_id = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
     return {
         "openapi": "3.0.3",
@@ -392,6 +447,46 @@ def openapi_document(*, server_url: str) -> dict[str, Any]:
                             "#/components/schemas/Error",
                             "Already sent to the provider: it runs to its end.",
                         ),
+                        **ERROR_RESPONSES,
+                    },
+                }
+            },
+            "/v1/batches": {
+                "post": {
+                    "operationId": "createBatch",
+                    "summary": "Several tasks from one request: variations, prompts, images, a sweep",
+                    "description": (
+                        "The product of the axes, at most 64 tasks, charged all or nothing."
+                    ),
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"oneOf": batch_refs}}},
+                    },
+                    "responses": {
+                        "200": _json("#/components/schemas/BatchCreated", "Accepted."),
+                        "400": _json("#/components/schemas/Error", "Invalid request."),
+                        "402": _json("#/components/schemas/Error", "Not enough credits."),
+                        "413": _json("#/components/schemas/Error", "The body is too large."),
+                        **ERROR_RESPONSES,
+                    },
+                }
+            },
+            "/v1/batches/{batch_id}": {
+                "get": {
+                    "operationId": "getBatch",
+                    "summary": "A batch and every task in it",
+                    "parameters": [
+                        {
+                            "name": "batch_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "200": _json("#/components/schemas/Batch", "The batch."),
+                        "400": _json("#/components/schemas/Error", "A malformed batch_id."),
+                        "404": _json("#/components/schemas/Error", "No such batch (or not yours)."),
                         **ERROR_RESPONSES,
                     },
                 }
