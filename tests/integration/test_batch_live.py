@@ -1,0 +1,119 @@
+"""A batch of 64 through the live stack: the web server, a real qcluster and the simulator in
+its fast mode, half of the members failing by the simulator's faults. Every member reaches a
+final state, each failed one is refunded exactly once, the ledger stays exact."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from accounts.ledger import wallet_for_user
+from accounts.models import LedgerEntry
+from generations.batches import batch_create, batch_plan
+from generations.catalog import catalog
+from generations.forms import UploadCandidate
+from generations.models import Generation
+from generations.services import reference_store
+from generations.uploads import image_inspect
+from tests.conftest import assert_ledger_balanced
+from tests.factories import image_upload, make_user
+from tests.live_stack import wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_batch_of_64_reaches_the_end_with_failed_members_refunded(live_stack, settings):
+    if "cluster" not in live_stack.processes:
+        live_stack.start_cluster("cluster")
+    settings.STUDIO_PUBLIC_URL = live_stack.url
+    owner = make_user(credits=1000)
+    upload = image_upload()
+    reference = reference_store(
+        owner=owner, upload=UploadCandidate(file=upload, info=image_inspect(upload), kind="image")
+    )
+    model = catalog()["wan2.6-i2v-flash"]
+    values = {
+        "prompt": "Dunes at dawn sim:run_seconds=0.2\nDunes at dusk sim:fail=content_flagged",
+        "resolution": "720P",
+        "duration": 2,
+        "prompt_extend": True,
+        "shot_type": "single",
+        "audio": False,
+        "watermark": False,
+        "seed": None,
+    }
+    plan = batch_plan(model=model, values=values, variations=16, prompt_lines=True, sweep=["audio"])
+    assert plan.size == 64
+    started = time.monotonic()
+    batch = batch_create(user=owner, model=model, plan=plan, references={"img_url": reference})
+    charged = 1000 - wallet_for_user(user=owner).balance
+    assert charged == sum(g.cost for g in batch.members.all())
+
+    def all_final():
+        rows = list(Generation.objects.filter(batch=batch))
+        return rows if rows and all(g.is_final for g in rows) else None
+
+    done = wait_until(all_final, timeout=150, interval=0.5, what="every member to end")
+    took = time.monotonic() - started
+    states = sorted(g.state for g in done)
+    assert states.count("succeeded") == 32 and states.count("failed") == 32, states
+    for generation in done:
+        refunds = LedgerEntry.objects.filter(generation=generation, kind="refund").count()
+        assert refunds == (1 if generation.state == "failed" else 0), generation.id
+    refunded = sum(g.cost for g in done if g.state == "failed")
+    assert wallet_for_user(user=owner).balance == 1000 - charged + refunded
+    assert_ledger_balanced()
+    print(f"64 members final in {took:.1f} s")
+
+
+def test_two_batches_at_once_on_a_wallet_for_one_make_exactly_one():
+    import threading
+
+    from django.db import connection
+
+    from accounts.ledger import ChargeRefused
+    from generations.batches import batch_price
+    from generations.models import Batch
+
+    model = catalog()["wan2.6-i2v-flash"]
+    values = {
+        "prompt": "Dunes",
+        "resolution": "720P",
+        "duration": 2,
+        "prompt_extend": True,
+        "shot_type": "single",
+        "audio": False,
+        "watermark": False,
+        "seed": None,
+    }
+    plan = batch_plan(model=model, values=values, variations=10)
+    total = batch_price(model=model, plan=plan, files={"img_url": True})
+    owner = make_user(credits=total + total // 2)  # enough for one of the two
+    upload = image_upload()
+    reference = reference_store(
+        owner=owner, upload=UploadCandidate(file=upload, info=image_inspect(upload), kind="image")
+    )
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def submit():
+        try:
+            barrier.wait()
+            batch_create(user=owner, model=model, plan=plan, references={"img_url": reference})
+            outcomes.append("made")
+        except ChargeRefused:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["made", "refused"]
+    batch = Batch.objects.get()
+    assert batch.members.count() == 10 and Generation.objects.count() == 10
+    assert wallet_for_user(user=owner).balance == total // 2
+    assert_ledger_balanced()
