@@ -164,12 +164,10 @@ def _body_problem(value: object) -> str | None:
     return None
 
 
-@api_endpoint(["GET", "POST"])
-def generations(request: ApiRequest) -> HttpResponse:
-    if request.method == "GET":
-        return _list(request)
+def _submit_rate_check(request: ApiRequest) -> None:
+    """One submit (a single request or a whole batch) against the person's API submit rate,
+    across all their tokens: more tokens do not buy a higher rate."""
     retry_after = rate_limit_hit(
-        # Per person, across all their tokens: more tokens do not buy a higher rate.
         key=f"api-user:{request.api_user.pk}",
         rate=rate_parse(settings.STUDIO_API_SUBMIT_RATE),
     )
@@ -181,6 +179,13 @@ def generations(request: ApiRequest) -> HttpResponse:
             type="rate_limit_error",
             headers={"Retry-After": str(int(retry_after + 0.999))},
         )
+
+
+@api_endpoint(["GET", "POST"])
+def generations(request: ApiRequest) -> HttpResponse:
+    if request.method == "GET":
+        return _list(request)
+    _submit_rate_check(request)
     generation, _ = api_generation_submit(
         user=request.api_user,
         body=_body(request),
@@ -307,18 +312,7 @@ def batches(request: ApiRequest) -> HttpResponse:
     """A batch: one submit for the submit rate, made and charged all or nothing."""
     from .api_batches import api_batch_submit
 
-    retry_after = rate_limit_hit(
-        key=f"api-user:{request.api_user.pk}",
-        rate=rate_parse(settings.STUDIO_API_SUBMIT_RATE),
-    )
-    if retry_after is not None:
-        raise ApiError(
-            429,
-            "Too many submits from your tokens; wait and try again.",
-            code="rate_limited",
-            type="rate_limit_error",
-            headers={"Retry-After": str(int(retry_after + 0.999))},
-        )
+    _submit_rate_check(request)
     batch, made, price = api_batch_submit(
         user=request.api_user, body=_body(request), token=request.api_token
     )

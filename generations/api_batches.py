@@ -10,15 +10,13 @@ import itertools
 import math
 from typing import Any
 
-from django.db import transaction
-
 from accounts.ledger import (
     InsufficientCredits,
     MonthlyCapExceeded,
     wallet_for_team,
     wallet_for_user,
 )
-from accounts.models import ApiToken, User, Wallet
+from accounts.models import ApiToken, User
 
 from .api_requests import ApiError, api_form_input, api_location, dropped_values_refused
 from .api_services import (
@@ -29,13 +27,13 @@ from .api_services import (
     _webhook_asked,
     model_and_team,
 )
-from .batches import BATCH_MAX, VARIATIONS_MAX
+from .batches import BATCH_MAX, VARIATIONS_MAX, batch_members_create
 from .catalog import CatalogModel
 from .fetcher import GuardedFetcher
 from .forms import generation_form_class
 from .models import ApiWebhook, Batch, Generation
 from .pricing import PriceError, price_quote
-from .services import generation_create, references_store
+from .services import references_store
 
 BATCH_KEYS = ("variations", "prompts", "images", "sweep")
 
@@ -219,30 +217,23 @@ def api_batch_submit(
             raise _first_error(form)
         form.references.update(references)
         plans.append((form.values(), dict(form.references), place))
+
+    def with_webhook(generation: Generation) -> None:
+        if webhook is not None:
+            ApiWebhook.objects.create(
+                generation=generation, token=token, url=webhook[0], events=webhook[1]
+            )
+
     try:
-        with transaction.atomic():
-            locked = Wallet.objects.select_for_update().get(pk=wallet.pk)
-            if locked.balance < total:
-                raise InsufficientCredits(
-                    price=total, balance=locked.balance, wallet_label=wallet.owner_label
-                )
-            batch = Batch.objects.create(owner=user, team=team, model_key=model.key, axes=axes)
-            made = []
-            for values, references, place in plans:
-                generation = generation_create(
-                    user=user,
-                    model=model,
-                    values=values,
-                    references=references,
-                    team=team,
-                    batch=batch,
-                    batch_place=place,
-                )
-                if webhook is not None:
-                    ApiWebhook.objects.create(
-                        generation=generation, token=token, url=webhook[0], events=webhook[1]
-                    )
-                made.append(generation)
+        batch, made = batch_members_create(
+            user=user,
+            model=model,
+            axes=axes,
+            members=plans,
+            total=total,
+            team=team,
+            each=with_webhook,
+        )
     except InsufficientCredits as error:
         raise _insufficient(error.price, error.wallet_label, error.balance) from None
     except MonthlyCapExceeded as error:

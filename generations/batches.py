@@ -6,6 +6,7 @@ an ordinary generation (refunded on its own if it ends without a video)."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,12 +162,35 @@ def batch_create(
     references: dict[str, Reference],
     team: Team | None = None,
 ) -> Batch:
-    """Create and charge every member in one transaction: with too few credits (or a cap
-    reached) nothing is created, and the message says how many credits are missing."""
-    from .services import generation_create
-
+    """A batch from the create page: every member with the same reference files."""
     files = {name: True for name in references}
     total = batch_price(model=model, plan=plan, files=files)
+    batch, _ = batch_members_create(
+        user=user,
+        model=model,
+        axes=plan.axes,
+        members=[(values, references, place) for values, place in plan.members],
+        total=total,
+        team=team,
+    )
+    return batch
+
+
+def batch_members_create(
+    *,
+    user: User,
+    model: CatalogModel,
+    axes: list[dict[str, Any]],
+    members: list[tuple[dict[str, Any], dict[str, Reference], dict[str, Any]]],
+    total: int,
+    team: Team | None = None,
+    each: Callable[[Generation], object] | None = None,
+) -> tuple[Batch, list[Generation]]:
+    """Create and charge every member (values, reference files, place on the axes) in one
+    transaction: with too few credits (or a cap reached) nothing is created, and the message
+    says how many credits are missing. `each` runs for every member, in the transaction."""
+    from .services import generation_create
+
     with transaction.atomic():
         wallet = wallet_for_team(team=team) if team else wallet_for_user(user=user)
         # Locked for the whole batch: a concurrent batch waits, then sees what this one left.
@@ -175,18 +199,22 @@ def batch_create(
             raise InsufficientCredits(
                 price=total, balance=locked.balance, wallet_label=wallet.owner_label
             )
-        batch = Batch.objects.create(owner=user, team=team, model_key=model.key, axes=plan.axes)
-        for values, place in plan.members:
-            generation_create(
+        batch = Batch.objects.create(owner=user, team=team, model_key=model.key, axes=axes)
+        made = []
+        for values, files, place in members:
+            generation = generation_create(
                 user=user,
                 model=model,
                 values=values,
-                references=references,
+                references=files,
                 team=team,
                 batch=batch,
                 batch_place=place,
             )
-    return batch
+            if each is not None:
+                each(generation)
+            made.append(generation)
+    return batch, made
 
 
 def batch_get_for_viewer(*, viewer: User, id: Any) -> tuple[Batch, list[Generation]]:
