@@ -982,6 +982,7 @@ def batch_page(request: AuthenticatedRequest, id: str) -> HttpResponse:
         "unfinished": len(unfinished),
         "cancellable": sum(1 for m in members if m.state == Generation.State.PENDING),
         "is_owner": batch.owner_id == request.user.pk,
+        "share_teams": teams_for_viewer(viewer=request.user),
         "model": catalog().get(batch.model_key),
         "here": request.get_full_path(),
     }

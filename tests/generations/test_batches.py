@@ -170,3 +170,19 @@ def test_the_live_price_adds_the_batch_up(signed_in):
         {"model": MODELSTREAM, "resolution": "720P", "duration": "5", "variations": "3"},
     ).content.decode()
     assert "3 videos together" in html and "<strong>6</strong> credits" in html  # 3 × 2
+
+
+def test_the_batch_page_shares_all_its_members_to_a_team(signed_in, user):
+    from accounts.services import team_create
+
+    team = team_create(name="Night Crew", creator=user)
+    signed_in.post("/", _form(variations="2"))
+    batch = Batch.objects.get()
+    page = signed_in.get(f"/batches/{batch.id}/").content.decode()
+    assert '<option value="night-crew">Night Crew</option>' in page
+    ids = [str(m.id) for m in batch.members.all()]
+    signed_in.post(
+        "/gallery/bulk/",
+        {"action": "share", "team": "night-crew", "ids": ids, "next": f"/batches/{batch.id}/"},
+    )
+    assert set(batch.members.values_list("team_id", flat=True)) == {team.pk}

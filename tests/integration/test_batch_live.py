@@ -67,7 +67,7 @@ def test_a_batch_of_64_reaches_the_end_with_failed_members_refunded(live_stack, 
     print(f"64 members final in {took:.1f} s")
 
 
-def test_two_batches_at_once_on_a_wallet_for_one_make_exactly_one():
+def test_two_batches_at_once_on_a_wallet_for_one_make_exactly_one(live_stack, settings):
     import threading
 
     from django.db import connection
@@ -76,9 +76,12 @@ def test_two_batches_at_once_on_a_wallet_for_one_make_exactly_one():
     from generations.batches import batch_price
     from generations.models import Batch
 
+    if "cluster" not in live_stack.processes:
+        live_stack.start_cluster("cluster")
+    settings.STUDIO_PUBLIC_URL = live_stack.url
     model = catalog()["wan2.6-i2v-flash"]
     values = {
-        "prompt": "Dunes",
+        "prompt": "Dunes sim:run_seconds=0.2",
         "resolution": "720P",
         "duration": 2,
         "prompt_extend": True,
@@ -117,3 +120,10 @@ def test_two_batches_at_once_on_a_wallet_for_one_make_exactly_one():
     assert batch.members.count() == 10 and Generation.objects.count() == 10
     assert wallet_for_user(user=owner).balance == total // 2
     assert_ledger_balanced()
+    # The live cluster sends what was made: let it finish before the database is flushed.
+    wait_until(
+        lambda: all(g.is_final for g in Generation.objects.filter(batch=batch)) or None,
+        timeout=120,
+        interval=0.5,
+        what="the batch's members to end",
+    )
