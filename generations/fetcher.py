@@ -156,38 +156,61 @@ class GuardedFetcher:
         _, host, port = self._check_url(url)
         self._address_for(host, port)
 
+    def _send(
+        self,
+        client: httpx.Client,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        seconds: float,
+        read_seconds: float,
+        content: bytes | None = None,
+    ) -> httpx.Response:
+        """One request to the one checked address of `url`'s host (no second lookup), streamed;
+        FetchError when it cannot be sent or no answer comes."""
+        parsed, host, port = self._check_url(url)
+        address = self._address_for(host, port)
+        target = parsed.copy_with(host=address, port=port)
+        host_header = host if parsed.port is None else f"{host}:{port}"
+        extensions = {"sni_hostname": host} if parsed.scheme == "https" else {}
+        request = client.build_request(
+            method,
+            target,
+            content=content,
+            headers={**headers, "Host": host_header},
+            extensions={
+                **extensions,
+                "timeout": {
+                    "connect": min(10.0, seconds),
+                    "read": min(read_seconds, seconds),
+                    "write": min(10.0, seconds),
+                    "pool": min(10.0, seconds),
+                },
+            },
+        )
+        try:
+            return client.send(request, stream=True)
+        except httpx.TimeoutException:
+            raise FetchError("timeout", "The server did not answer in time.") from None
+        except httpx.HTTPError as error:
+            raise FetchError("connect", f"Could not reach it ({type(error).__name__}).") from None
+
     def post(
         self, url: str, *, body: bytes, headers: dict[str, str], total_seconds: float = 15.0
     ) -> PostResult:
         """POST `body` to `url` under the same rules; a redirect is not followed (its status is
         the answer). Raises FetchError when nothing could be sent or no answer came."""
-        parsed, host, port = self._check_url(url)
-        address = self._address_for(host, port)
         client = self._client or _fetch_client()
-        target = parsed.copy_with(host=address, port=port)
-        host_header = host if parsed.port is None else f"{host}:{port}"
-        extensions = {"sni_hostname": host} if parsed.scheme == "https" else {}
-        request = client.build_request(
+        response = self._send(
+            client,
             "POST",
-            target,
+            url,
+            headers=headers,
+            seconds=total_seconds,
+            read_seconds=total_seconds,
             content=body,
-            headers={**headers, "Host": host_header},
-            extensions={
-                **extensions,
-                "timeout": {
-                    "connect": min(10.0, total_seconds),
-                    "read": total_seconds,
-                    "write": min(10.0, total_seconds),
-                    "pool": min(10.0, total_seconds),
-                },
-            },
         )
-        try:
-            response = client.send(request, stream=True)
-        except httpx.TimeoutException:
-            raise FetchError("timeout", "The server did not answer in time.") from None
-        except httpx.HTTPError as error:
-            raise FetchError("connect", f"Could not send ({type(error).__name__}).") from None
         try:
             kept = b""
             for chunk in response.iter_bytes(CHUNK):
@@ -215,35 +238,17 @@ class GuardedFetcher:
         client = self._client or _fetch_client()
         current = url
         for redirects in range(MAX_REDIRECTS + 1):
-            parsed, host, port = self._check_url(current)
-            address = self._address_for(host, port)
-            netloc_ip = f"[{address}]" if ":" in address else address
-            target = parsed.copy_with(host=netloc_ip.strip("[]"), port=port)
-            host_header = host if parsed.port is None else f"{host}:{port}"
             remaining = total_seconds - (time.monotonic() - started)
             if remaining <= 0:
                 raise FetchError("timeout", "Fetching took too long.")
-            extensions = {"sni_hostname": host} if parsed.scheme == "https" else {}
-            request = client.build_request(
+            response = self._send(
+                client,
                 "GET",
-                target,
-                headers={"Host": host_header, "Accept": ", ".join(content_types) or "*/*"},
-                extensions={
-                    **extensions,
-                    "timeout": {
-                        "connect": min(10.0, remaining),
-                        "read": min(30.0, remaining),
-                        "write": min(10.0, remaining),
-                        "pool": min(10.0, remaining),
-                    },
-                },
+                current,
+                headers={"Accept": ", ".join(content_types) or "*/*"},
+                seconds=remaining,
+                read_seconds=30.0,
             )
-            try:
-                response = client.send(request, stream=True)
-            except httpx.TimeoutException:
-                raise FetchError("timeout", "The server did not answer in time.") from None
-            except httpx.HTTPError as error:
-                raise FetchError("connect", f"Could not fetch ({type(error).__name__}).") from None
             try:
                 if response.status_code in (301, 302, 303, 307, 308):
                     location = response.headers.get("Location")

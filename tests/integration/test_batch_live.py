@@ -12,15 +12,18 @@ from accounts.ledger import wallet_for_user
 from accounts.models import LedgerEntry
 from generations.batches import batch_create, batch_plan
 from generations.catalog import catalog
-from generations.forms import UploadCandidate
 from generations.models import Generation
-from generations.services import reference_store
-from generations.uploads import image_inspect
 from tests.conftest import assert_ledger_balanced
-from tests.factories import image_upload, make_user
+from tests.factories import GENERATION_DEFAULTS, make_reference, make_user
 from tests.live_stack import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+MODEL = "wan2.6-i2v-flash"
+
+
+def _values(prompt: str) -> dict:
+    return {**GENERATION_DEFAULTS[MODEL], "prompt": prompt, "duration": 2}
 
 
 def test_a_batch_of_64_reaches_the_end_with_failed_members_refunded(live_stack, settings):
@@ -28,21 +31,9 @@ def test_a_batch_of_64_reaches_the_end_with_failed_members_refunded(live_stack, 
         live_stack.start_cluster("cluster")
     settings.STUDIO_PUBLIC_URL = live_stack.url
     owner = make_user(credits=1000)
-    upload = image_upload()
-    reference = reference_store(
-        owner=owner, upload=UploadCandidate(file=upload, info=image_inspect(upload), kind="image")
-    )
-    model = catalog()["wan2.6-i2v-flash"]
-    values = {
-        "prompt": "Dunes at dawn sim:run_seconds=0.2\nDunes at dusk sim:fail=content_flagged",
-        "resolution": "720P",
-        "duration": 2,
-        "prompt_extend": True,
-        "shot_type": "single",
-        "audio": False,
-        "watermark": False,
-        "seed": None,
-    }
+    reference = make_reference(owner)
+    model = catalog()[MODEL]
+    values = _values("Dunes at dawn sim:run_seconds=0.2\nDunes at dusk sim:fail=content_flagged")
     plan = batch_plan(model=model, values=values, variations=16, prompt_lines=True, sweep=["audio"])
     assert plan.size == 64
     started = time.monotonic()
@@ -79,24 +70,12 @@ def test_two_batches_at_once_on_a_wallet_for_one_make_exactly_one(live_stack, se
     if "cluster" not in live_stack.processes:
         live_stack.start_cluster("cluster")
     settings.STUDIO_PUBLIC_URL = live_stack.url
-    model = catalog()["wan2.6-i2v-flash"]
-    values = {
-        "prompt": "Dunes sim:run_seconds=0.2",
-        "resolution": "720P",
-        "duration": 2,
-        "prompt_extend": True,
-        "shot_type": "single",
-        "audio": False,
-        "watermark": False,
-        "seed": None,
-    }
+    model = catalog()[MODEL]
+    values = _values("Dunes sim:run_seconds=0.2")
     plan = batch_plan(model=model, values=values, variations=10)
     total = batch_price(model=model, plan=plan, files={"img_url": True})
     owner = make_user(credits=total + total // 2)  # enough for one of the two
-    upload = image_upload()
-    reference = reference_store(
-        owner=owner, upload=UploadCandidate(file=upload, info=image_inspect(upload), kind="image")
-    )
+    reference = make_reference(owner)
     barrier = threading.Barrier(2)
     outcomes: list[str] = []
 
