@@ -40,12 +40,14 @@ class Neighbours:
 
 def gallery_view_remember(request: Any, *, base_url: str, filters: GalleryFilters, team) -> None:
     """Called by every gallery page: this is the view its cards open from."""
-    query = filters.query_string()
-    request.session[SESSION_KEY] = {
+    view = {
         "base_url": base_url,
-        "query": query,
+        "query": filters.query_string(),
         "team_id": team.pk if team is not None else None,
     }
+    # Written only when it changes: a session write is a database write on every page view.
+    if request.session.get(SESSION_KEY) != view:
+        request.session[SESSION_KEY] = view
 
 
 def _remembered(request: Any) -> GalleryView | None:

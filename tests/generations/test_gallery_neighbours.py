@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from generations.models import Favourite, Generation
-from tests.factories import make_generation, make_team
+from tests.factories import make_finished_generation, make_generation, make_team
 
 pytestmark = pytest.mark.django_db
 
@@ -70,3 +70,15 @@ def test_a_team_gallery_steps_through_the_team_only(signed_in, user, other_user)
     signed_in.get(f"/teams/{team.slug}/")
     assert _steps(signed_in, theirs[0]) == {"prev": str(theirs[1].id)}
     assert str(mine.id) not in _steps(signed_in, theirs[1]).values()
+
+
+def test_a_second_visit_to_the_same_gallery_view_writes_no_session(signed_in, user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    make_finished_generation(owner=user)
+    signed_in.get("/gallery/?sort=oldest")
+    with CaptureQueriesContext(connection) as seen:
+        signed_in.get("/gallery/?sort=oldest")
+    writes = [q["sql"] for q in seen.captured_queries if q["sql"].startswith("UPDATE")]
+    assert writes == []
